@@ -1,0 +1,46 @@
+"""The observed input folders: the labelled library and the archive to sort."""
+
+from __future__ import annotations
+
+import warnings
+
+import dagster as dg
+
+from drum_pipeline.demo import ensure_demo_archive, ensure_demo_library
+from drum_pipeline.folders import fingerprint, scan_audio_files
+from drum_pipeline.resources import DrumPipelineConfig
+
+
+def _observe(context: dg.AssetExecutionContext, folder) -> dg.ObserveResult:
+    files = scan_audio_files(folder)
+    context.log.info(f"{len(files)} audio files in {folder}")
+    return dg.ObserveResult(
+        data_version=dg.DataVersion(fingerprint(files)),
+        metadata={
+            "path": dg.MetadataValue.path(str(folder)),
+            "audio_files": len(files),
+            "bytes": sum(max(f.size, 0) for f in files),
+        },
+    )
+
+
+# observable_source_asset is beta; we rely on it knowingly, so its warning is silenced here only.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+
+    @dg.observable_source_asset(group_name="inputs")
+    def sample_library(context, config: DrumPipelineConfig) -> dg.ObserveResult:
+        """The user's labelled library (DRUM_LIBRARY_DIR). Its data version is a fingerprint of the
+        (relative path, size, mtime) of its audio files: no audio is read to observe it."""
+        settings = config.settings()
+        if message := ensure_demo_library(settings):
+            context.log.info(message)
+        return _observe(context, settings.library_dir)
+
+    @dg.observable_source_asset(group_name="inputs")
+    def sample_archive(context, config: DrumPipelineConfig) -> dg.ObserveResult:
+        """The archive to sort (DRUM_ARCHIVE_DIR), fingerprinted like the library."""
+        settings = config.settings()
+        if message := ensure_demo_archive(settings):
+            context.log.info(message)
+        return _observe(context, settings.archive_dir)

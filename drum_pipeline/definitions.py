@@ -1,0 +1,23 @@
+"""The one Definitions object of drum-pipeline."""
+
+from __future__ import annotations
+
+import warnings
+
+import dagster as dg
+
+from drum_pipeline.assets.inputs import sample_archive, sample_library
+from drum_pipeline.resources import DrumPipelineConfig
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    # Observes the input folders, then materializes everything downstream, in one run.
+    drum_pipeline_job = dg.define_asset_job(
+        "drum_pipeline", selection=dg.AssetSelection.all(include_sources=True)
+    )
+
+defs = dg.Definitions(
+    assets=[sample_library, sample_archive],
+    jobs=[drum_pipeline_job],
+    resources={"config": DrumPipelineConfig()},
+)

@@ -1,0 +1,72 @@
+"""Audio files of a folder tree: discovery and a cheap fingerprint (stat only, no audio read)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+AUDIO_EXTENSIONS = frozenset(
+    {".wav", ".wave", ".bwf", ".aif", ".aiff", ".aifc", ".flac", ".ogg", ".oga", ".mp3", ".opus"}
+)
+
+
+@dataclass(frozen=True)
+class AudioFile:
+    path: Path
+    relpath: str  # POSIX, relative to the scanned root
+    size: int  # -1 when the file could not be stat-ed (e.g. a dangling link)
+    mtime_ns: int
+
+
+def is_audio_name(name: str) -> bool:
+    return Path(name).suffix.lower() in AUDIO_EXTENSIONS
+
+
+def scan_audio_files(root: Path) -> list[AudioFile]:
+    """Every audio file under `root` by extension (any case), sorted by relative path.
+
+    Hidden files and folders (".DS_Store", macOS "._x.wav" resource forks) are not audio and
+    are skipped. A file that cannot be stat-ed is still listed, with size -1, so that a later
+    stage reports it instead of losing it.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found: list[AudioFile] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in filenames:
+            if name.startswith(".") or not is_audio_name(name):
+                continue
+            path = Path(dirpath) / name
+            try:
+                st = path.stat()
+                size, mtime_ns = st.st_size, st.st_mtime_ns
+            except OSError:
+                size, mtime_ns = -1, 0
+            found.append(AudioFile(path, path.relative_to(root).as_posix(), size, mtime_ns))
+    found.sort(key=lambda f: f.relpath)
+    return found
+
+
+def has_audio(root: Path) -> bool:
+    """True as soon as one audio file is found (cheaper than a full scan)."""
+    root = Path(root)
+    if not root.is_dir():
+        return False
+    for _dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        if any(not n.startswith(".") and is_audio_name(n) for n in filenames):
+            return True
+    return False
+
+
+def fingerprint(files: Iterable[AudioFile]) -> str:
+    """A digest of (relative path, size, mtime) of `files`: changes when one is added, touched or removed."""
+    digest = hashlib.sha256()
+    for f in sorted(files, key=lambda f: f.relpath):
+        digest.update(f"{f.relpath}\0{f.size}\0{f.mtime_ns}\n".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()[:24]

@@ -1,0 +1,76 @@
+"""Content hashing (sha256) with a persistent cache keyed by (path, size, mtime_ns)."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+_CHUNK = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    """The sha256 hex digest of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class HashCache:
+    """sha256 of files, remembered by (path, size, mtime_ns) so an unchanged file is read once.
+
+    Backed by SQLite so that several processes (parallel partitions) can share it.
+    Use as a context manager; `hits` and `misses` count lookups since opening.
+    """
+
+    def __init__(self, db_path: Path):
+        db_path = Path(db_path)
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(db_path, timeout=60)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS sha256 ("
+            " path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, sha256 TEXT NOT NULL)"
+        )
+        self._db.commit()
+        self.hits = 0
+        self.misses = 0
+        self._pending = 0
+
+    def sha256(self, path: Path) -> str:
+        """The file's sha256, from the cache when its size and mtime are unchanged. Raises OSError."""
+        key = str(Path(path).absolute())
+        st = Path(path).stat()
+        row = self._db.execute(
+            "SELECT sha256 FROM sha256 WHERE path = ? AND size = ? AND mtime_ns = ?",
+            (key, st.st_size, st.st_mtime_ns),
+        ).fetchone()
+        if row:
+            self.hits += 1
+            return row[0]
+        self.misses += 1
+        digest = sha256_file(path)
+        self._db.execute(
+            "INSERT OR REPLACE INTO sha256 (path, size, mtime_ns, sha256) VALUES (?, ?, ?, ?)",
+            (key, st.st_size, st.st_mtime_ns, digest),
+        )
+        self._pending += 1
+        if self._pending >= 500:
+            self.flush()
+        return digest
+
+    def flush(self) -> None:
+        self._db.commit()
+        self._pending = 0
+
+    def close(self) -> None:
+        self.flush()
+        self._db.close()
+
+    def __enter__(self) -> "HashCache":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,25 @@
+"""The pipeline's one configurable resource: paths and thresholds."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from drum_pipeline.settings import Settings
+
+
+class DrumPipelineConfig(dg.ConfigurableResource):
+    """Where to read and write. Empty values fall back to the DRUM_* environment variables,
+    then to the defaults under data/ (see drum_pipeline.settings)."""
+
+    library_dir: str = ""
+    archive_dir: str = ""
+    output_dir: str = ""
+    confidence_threshold: float | None = None
+
+    def settings(self) -> Settings:
+        return Settings.resolve(
+            library_dir=self.library_dir or None,
+            archive_dir=self.archive_dir or None,
+            output_dir=self.output_dir or None,
+            confidence_threshold=self.confidence_threshold,
+        )

@@ -1,0 +1,63 @@
+"""Where the pipeline reads and writes, and its thresholds: one place for defaults and env vars."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from drum_pipeline.layout import OutputLayout
+
+DEFAULT_LIBRARY_DIR = "data/library"
+DEFAULT_ARCHIVE_DIR = "data/archive"
+DEFAULT_OUTPUT_DIR = "data/output"
+DEFAULT_SEED = 7
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved, absolute paths and thresholds for one run."""
+
+    library_dir: Path
+    archive_dir: Path
+    output_dir: Path
+    library_is_default: bool
+    archive_is_default: bool
+    confidence_threshold: float = 0.5
+    seed: int = DEFAULT_SEED
+
+    @classmethod
+    def resolve(
+        cls,
+        library_dir: str | None = None,
+        archive_dir: str | None = None,
+        output_dir: str | None = None,
+        confidence_threshold: float | None = None,
+        seed: int | None = None,
+    ) -> "Settings":
+        """Explicit values win, then the DRUM_* environment variables, then the defaults under data/."""
+        library = library_dir or os.environ.get("DRUM_LIBRARY_DIR") or DEFAULT_LIBRARY_DIR
+        archive = archive_dir or os.environ.get("DRUM_ARCHIVE_DIR") or DEFAULT_ARCHIVE_DIR
+        output = output_dir or os.environ.get("DRUM_OUTPUT_DIR") or DEFAULT_OUTPUT_DIR
+        threshold = confidence_threshold
+        if threshold is None:
+            threshold = float(os.environ.get("DRUM_CONFIDENCE_THRESHOLD", "0.5"))
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"confidence threshold must be between 0 and 1, got {threshold}")
+        return cls(
+            library_dir=Path(library).expanduser().resolve(),
+            archive_dir=Path(archive).expanduser().resolve(),
+            output_dir=Path(output).expanduser().resolve(),
+            library_is_default=_same_path(library, DEFAULT_LIBRARY_DIR),
+            archive_is_default=_same_path(archive, DEFAULT_ARCHIVE_DIR),
+            confidence_threshold=threshold,
+            seed=DEFAULT_SEED if seed is None else seed,
+        )
+
+    @property
+    def layout(self) -> OutputLayout:
+        return OutputLayout(self.output_dir)
+
+
+def _same_path(a: str, b: str) -> bool:
+    return Path(a).expanduser().resolve() == Path(b).resolve()

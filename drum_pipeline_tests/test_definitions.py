@@ -1,0 +1,71 @@
+import os
+import subprocess
+import sys
+
+import dagster as dg
+
+from drum_pipeline.definitions import defs
+from drum_pipeline.demo import ensure_demo_archive, ensure_demo_library
+from drum_pipeline.folders import fingerprint, has_audio, scan_audio_files
+from drum_pipeline.resources import DrumPipelineConfig
+from drum_pipeline.settings import Settings
+
+
+def _run_pipeline(instance, library, archive, output):
+    config = DrumPipelineConfig(library_dir=str(library), archive_dir=str(archive), output_dir=str(output))
+    job = defs.resolve_job_def("drum_pipeline")
+    return job.execute_in_process(
+        instance=instance, run_config={"resources": {"config": {"config": config.model_dump()}}}
+    )
+
+
+def test_definitions_load():
+    assert {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()} >= {
+        "sample_library",
+        "sample_archive",
+    }
+
+
+def test_pipeline_job_observes_the_folders_by_fingerprint(small_demo, tmp_path):
+    library, archive = small_demo / "library", small_demo / "archive"
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert _run_pipeline(instance, library, archive, tmp_path / "out").success
+        for key, folder in (("sample_library", library), ("sample_archive", archive)):
+            record = instance.get_latest_data_version_record(dg.AssetKey(key))
+            tags = record.asset_observation.tags
+            assert tags["dagster/data_version"] == fingerprint(scan_audio_files(folder))
+
+
+def test_demo_is_written_only_into_the_default_folders(tmp_path, monkeypatch):
+    for var in ("DRUM_LIBRARY_DIR", "DRUM_ARCHIVE_DIR", "DRUM_OUTPUT_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    named = tmp_path / "my library"
+    named.mkdir()
+    user = Settings.resolve(library_dir=str(named), archive_dir=str(tmp_path / "my archive"))
+    assert ensure_demo_library(user) is None and ensure_demo_archive(user) is None
+    assert list(named.iterdir()) == [] and not (tmp_path / "my archive").exists()
+
+    monkeypatch.chdir(tmp_path)
+    default = Settings.resolve()
+    assert default.library_dir == tmp_path / "data" / "library"
+    assert "demo library" in ensure_demo_library(default)
+    assert has_audio(default.library_dir)
+    assert ensure_demo_library(default) is None  # already there: nothing rewritten
+
+
+def test_cli_help_and_bad_arguments():
+    out = subprocess.run([sys.executable, "-m", "drum_pipeline.cli", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "run" in out.stdout and "demo" in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "drum_pipeline.cli", "fly"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
+
+
+def test_cli_run_honours_the_environment_variables(small_demo, tmp_path):
+    env = dict(os.environ, DRUM_LIBRARY_DIR=str(small_demo / "library"),
+               DRUM_ARCHIVE_DIR=str(small_demo / "archive"), DRUM_OUTPUT_DIR=str(tmp_path / "out"))
+    env.pop("DAGSTER_HOME", None)
+    out = subprocess.run([sys.executable, "-m", "drum_pipeline.cli", "run"], capture_output=True, text=True,
+                         env=env, cwd=tmp_path, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert str(tmp_path / "out") in out.stdout
+    assert not (tmp_path / "data").exists()  # user-named folders: no demo written anywhere
