@@ -6,7 +6,8 @@ import warnings
 
 import dagster as dg
 
-from drum_pipeline.assets.inputs import sample_archive, sample_library
+from drum_pipeline.assets.inputs import sample_archive, sample_library, taxonomy
+from drum_pipeline.assets.labels import curated_training_set, label_extraction
 from drum_pipeline.resources import DrumPipelineConfig
 
 with warnings.catch_warnings():
@@ -17,7 +18,7 @@ with warnings.catch_warnings():
     )
 
 defs = dg.Definitions(
-    assets=[sample_library, sample_archive],
+    assets=[sample_library, sample_archive, taxonomy, label_extraction, curated_training_set],
     jobs=[drum_pipeline_job],
     resources={"config": DrumPipelineConfig()},
 )

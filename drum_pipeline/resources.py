@@ -14,6 +14,7 @@ class DrumPipelineConfig(dg.ConfigurableResource):
     library_dir: str = ""
     archive_dir: str = ""
     output_dir: str = ""
+    taxonomy_path: str = ""
     confidence_threshold: float | None = None
 
     def settings(self) -> Settings:
@@ -22,4 +23,5 @@ class DrumPipelineConfig(dg.ConfigurableResource):
             archive_dir=self.archive_dir or None,
             output_dir=self.output_dir or None,
             confidence_threshold=self.confidence_threshold,
+            taxonomy_path=self.taxonomy_path or None,
         )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from drum_pipeline.layout import OutputLayout
+from drum_pipeline.taxonomy import DEFAULT_TAXONOMY_PATH
 
 DEFAULT_LIBRARY_DIR = "data/library"
 DEFAULT_ARCHIVE_DIR = "data/archive"
@@ -23,6 +24,7 @@ class Settings:
     output_dir: Path
     library_is_default: bool
     archive_is_default: bool
+    taxonomy_path: Path = DEFAULT_TAXONOMY_PATH
     confidence_threshold: float = 0.5
     seed: int = DEFAULT_SEED
 
@@ -34,11 +36,13 @@ class Settings:
         output_dir: str | None = None,
         confidence_threshold: float | None = None,
         seed: int | None = None,
+        taxonomy_path: str | None = None,
     ) -> "Settings":
         """Explicit values win, then the DRUM_* environment variables, then the defaults under data/."""
         library = library_dir or os.environ.get("DRUM_LIBRARY_DIR") or DEFAULT_LIBRARY_DIR
         archive = archive_dir or os.environ.get("DRUM_ARCHIVE_DIR") or DEFAULT_ARCHIVE_DIR
         output = output_dir or os.environ.get("DRUM_OUTPUT_DIR") or DEFAULT_OUTPUT_DIR
+        taxonomy = taxonomy_path or os.environ.get("DRUM_TAXONOMY") or DEFAULT_TAXONOMY_PATH
         threshold = confidence_threshold
         if threshold is None:
             threshold = float(os.environ.get("DRUM_CONFIDENCE_THRESHOLD", "0.5"))
@@ -50,6 +54,7 @@ class Settings:
             output_dir=Path(output).expanduser().resolve(),
             library_is_default=_same_path(library, DEFAULT_LIBRARY_DIR),
             archive_is_default=_same_path(archive, DEFAULT_ARCHIVE_DIR),
+            taxonomy_path=Path(taxonomy).expanduser().resolve(),
             confidence_threshold=threshold,
             seed=DEFAULT_SEED if seed is None else seed,
         )

@@ -9,6 +9,7 @@ import dagster as dg
 from drum_pipeline.demo import ensure_demo_archive, ensure_demo_library
 from drum_pipeline.folders import fingerprint, scan_audio_files
 from drum_pipeline.resources import DrumPipelineConfig
+from drum_pipeline.taxonomy import load_taxonomy
 
 
 def _observe(context: dg.AssetExecutionContext, folder) -> dg.ObserveResult:
@@ -44,3 +45,18 @@ with warnings.catch_warnings():
         if message := ensure_demo_archive(settings):
             context.log.info(message)
         return _observe(context, settings.archive_dir)
+
+    @dg.observable_source_asset(group_name="inputs")
+    def taxonomy(context, config: DrumPipelineConfig) -> dg.ObserveResult:
+        """The taxonomy file (DRUM_TAXONOMY, default: the packaged taxonomy.yaml): token rules,
+        fine labels and their canonical classes. Its data version is the file's sha256."""
+        settings = config.settings()
+        loaded = load_taxonomy(settings.taxonomy_path)
+        return dg.ObserveResult(
+            data_version=dg.DataVersion(loaded.digest[:24]),
+            metadata={
+                "path": dg.MetadataValue.path(str(settings.taxonomy_path)),
+                "fine_labels": len(loaded.fine_to_class),
+                "rules": len(loaded.rules),
+            },
+        )

@@ -1,0 +1,112 @@
+"""Labels from the library's names, and the curated, grouped training set."""
+
+
+import dagster as dg
+import pandas as pd
+
+from drum_pipeline.curation import SPLITS, curate
+from drum_pipeline.folders import scan_audio_files
+from drum_pipeline.hashing import HashCache
+from drum_pipeline.labels import extract_labels
+from drum_pipeline.progress import ProgressLog
+from drum_pipeline.resources import DrumPipelineConfig
+from drum_pipeline.taxonomy import load_taxonomy
+
+
+def _md(frame: pd.DataFrame, limit: int = 50) -> dg.MetadataValue:
+    shown = frame.head(limit)
+    more = f"\n\n… and {len(frame) - limit} more" if len(frame) > limit else ""
+    return dg.MetadataValue.md((shown.to_markdown(index=False) if len(shown) else "(none)") + more)
+
+
+@dg.asset(
+    group_name="labels",
+    deps=["sample_library", "taxonomy"],
+    code_version="1",
+    check_specs=[dg.AssetCheckSpec("most_drum_files_labelled", asset="label_extraction")],
+)
+def label_extraction(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
+    """Every library file with its fine label, canonical label, the rule that decided and a status
+    (labelled / ambiguous / unlabelled / non_drum), from its file name and nearest informative folder."""
+    settings = config.settings()
+    taxonomy = load_taxonomy(settings.taxonomy_path)
+    files = scan_audio_files(settings.library_dir)
+    with HashCache(settings.layout.hash_cache_path) as hashes:
+        table = extract_labels(files, taxonomy, hashes)
+        context.log.info(f"hashed {hashes.misses} files, {hashes.hits} from the cache")
+    path = settings.layout.write_table("label_extraction", table)
+
+    statuses = table["status"].value_counts()
+    labelled = table[table["status"] == "labelled"]
+    drum_like = len(table) - int(statuses.get("non_drum", 0))
+    coverage = len(labelled) / drum_like if drum_like else 0.0
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(path)),
+            "dagster/row_count": len(table),
+            "label_coverage": dg.MetadataValue.float(round(coverage, 4)),
+            "statuses": _md(statuses.rename_axis("status").reset_index()),
+            "decided_by": _md(labelled["source"].value_counts().rename_axis("source").reset_index()),
+            "per_class": _md(labelled.groupby("label")["fine_label"].agg(["count", "nunique"]).reset_index()),
+            "ambiguous": _md(table.loc[table["status"] == "ambiguous", ["path", "rule"]]),
+            "unlabelled": _md(table.loc[table["status"] == "unlabelled", ["path", "rule"]]),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="most_drum_files_labelled",
+                passed=coverage >= 0.5,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"label_coverage": round(coverage, 4)},
+                description="At least half of the library's drum files get a label from their names.",
+            )
+        ],
+    )
+
+
+@dg.asset(
+    group_name="labels",
+    deps=[label_extraction],
+    code_version="1",
+    check_specs=[
+        dg.AssetCheckSpec("no_hash_in_two_splits", asset="curated_training_set", blocking=True),
+        dg.AssetCheckSpec("no_group_in_two_splits", asset="curated_training_set", blocking=True),
+        dg.AssetCheckSpec("every_class_in_train", asset="curated_training_set"),
+    ],
+)
+def curated_training_set(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
+    """The strictly curated, de-duplicated one-shots with a grouped train / val / test split
+    (groups: pack or instrument folder). Rejected files and their reasons sit beside it."""
+    settings = config.settings()
+    labels = settings.layout.read_table("label_extraction")
+    curated, rejects = curate(labels, settings.library_dir, seed=settings.seed,
+                              progress=ProgressLog(context.log.info, "curating"))
+    path = settings.layout.write_table("curated_training_set", curated)
+    settings.layout.write_table("curated_training_set_rejects", rejects)
+
+    hashes_per_split = curated.groupby("sha256")["split"].nunique()
+    groups_per_split = curated.groupby("group")["split"].nunique()
+    classes = set(load_taxonomy(settings.taxonomy_path).classes)
+    missing_in_train = sorted(classes - set(curated.loc[curated["split"] == "train", "label"]))
+    counts = pd.crosstab(curated["label"], curated["split"]).reindex(columns=list(SPLITS), fill_value=0)
+    per_class = curated["label"].value_counts()
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(path)),
+            "dagster/row_count": len(curated),
+            "per_class_and_split": _md(counts.reset_index()),
+            "groups": curated["group"].nunique(),
+            "class_imbalance": dg.MetadataValue.float(
+                round(float(per_class.max() / per_class.min()), 2) if len(per_class) else 0.0),
+            "rejected": len(rejects),
+            "rejected_reasons": _md(rejects.loc[rejects["status"] == "rejected", ["path", "reason"]]),
+        },
+        check_results=[
+            dg.AssetCheckResult(check_name="no_hash_in_two_splits", passed=bool((hashes_per_split <= 1).all()),
+                                metadata={"hashes_in_two_splits": int((hashes_per_split > 1).sum())}),
+            dg.AssetCheckResult(check_name="no_group_in_two_splits", passed=bool((groups_per_split <= 1).all()),
+                                metadata={"groups_in_two_splits": int((groups_per_split > 1).sum())}),
+            dg.AssetCheckResult(check_name="every_class_in_train", passed=not missing_in_train,
+                                severity=dg.AssetCheckSeverity.WARN,
+                                metadata={"missing": ", ".join(missing_in_train) or "none"}),
+        ],
+    )
