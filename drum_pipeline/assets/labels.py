@@ -4,6 +4,7 @@
 import dagster as dg
 import pandas as pd
 
+from drum_pipeline.assets._metadata import markdown_table
 from drum_pipeline.curation import SPLITS, curate
 from drum_pipeline.folders import scan_audio_files
 from drum_pipeline.hashing import HashCache
@@ -11,12 +12,6 @@ from drum_pipeline.labels import extract_labels
 from drum_pipeline.progress import ProgressLog
 from drum_pipeline.resources import DrumPipelineConfig
 from drum_pipeline.taxonomy import load_taxonomy
-
-
-def _md(frame: pd.DataFrame, limit: int = 50) -> dg.MetadataValue:
-    shown = frame.head(limit)
-    more = f"\n\n… and {len(frame) - limit} more" if len(frame) > limit else ""
-    return dg.MetadataValue.md((shown.to_markdown(index=False) if len(shown) else "(none)") + more)
 
 
 @dg.asset(
@@ -45,11 +40,11 @@ def label_extraction(context: dg.AssetExecutionContext, config: DrumPipelineConf
             "path": dg.MetadataValue.path(str(path)),
             "dagster/row_count": len(table),
             "label_coverage": dg.MetadataValue.float(round(coverage, 4)),
-            "statuses": _md(statuses.rename_axis("status").reset_index()),
-            "decided_by": _md(labelled["source"].value_counts().rename_axis("source").reset_index()),
-            "per_class": _md(labelled.groupby("label")["fine_label"].agg(["count", "nunique"]).reset_index()),
-            "ambiguous": _md(table.loc[table["status"] == "ambiguous", ["path", "rule"]]),
-            "unlabelled": _md(table.loc[table["status"] == "unlabelled", ["path", "rule"]]),
+            "statuses": markdown_table(statuses.rename_axis("status").reset_index()),
+            "decided_by": markdown_table(labelled["source"].value_counts().rename_axis("source").reset_index()),
+            "per_class": markdown_table(labelled.groupby("label")["fine_label"].agg(["count", "nunique"]).reset_index()),
+            "ambiguous": markdown_table(table.loc[table["status"] == "ambiguous", ["path", "rule"]]),
+            "unlabelled": markdown_table(table.loc[table["status"] == "unlabelled", ["path", "rule"]]),
         },
         check_results=[
             dg.AssetCheckResult(
@@ -93,12 +88,12 @@ def curated_training_set(context: dg.AssetExecutionContext, config: DrumPipeline
         metadata={
             "path": dg.MetadataValue.path(str(path)),
             "dagster/row_count": len(curated),
-            "per_class_and_split": _md(counts.reset_index()),
+            "per_class_and_split": markdown_table(counts.reset_index()),
             "groups": curated["group"].nunique(),
             "class_imbalance": dg.MetadataValue.float(
                 round(float(per_class.max() / per_class.min()), 2) if len(per_class) else 0.0),
             "rejected": len(rejects),
-            "rejected_reasons": _md(rejects.loc[rejects["status"] == "rejected", ["path", "reason"]]),
+            "rejected_reasons": markdown_table(rejects.loc[rejects["status"] == "rejected", ["path", "reason"]]),
         },
         check_results=[
             dg.AssetCheckResult(check_name="no_hash_in_two_splits", passed=bool((hashes_per_split <= 1).all()),

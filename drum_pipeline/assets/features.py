@@ -1,0 +1,90 @@
+"""MFCC and log-mel feature tables of the curated set, and its audio statistics."""
+
+import json
+
+import dagster as dg
+import pandas as pd
+
+from drum_pipeline.assets._metadata import markdown_table, png_image
+from drum_pipeline.feature_cache import FeatureCache, extract_missing, feature_matrix, feature_table
+from drum_pipeline.features import FeatureParams
+from drum_pipeline.plots import spectrogram_grid
+from drum_pipeline.progress import ProgressLog
+from drum_pipeline.resources import DrumPipelineConfig
+from drum_pipeline.settings import Settings
+
+
+def _curated_features(context: dg.AssetExecutionContext, settings: Settings, kind: str):
+    """The curated set joined to its features, extracting only the files not cached yet."""
+    curated = settings.layout.read_table("curated_training_set")
+    params = FeatureParams()
+    with FeatureCache(settings.layout.cache_dir, params) as cache:
+        report = extract_missing(
+            ((row.sha256, settings.library_dir / row.path) for row in curated.itertuples()),
+            cache, progress=ProgressLog(context.log.info, "extracting features"),
+        )
+        context.log.info(f"features: {report.extracted} files extracted ({report.failed} failed), "
+                         f"{report.cached} cached, in {report.seconds:.1f} s")
+        return feature_table(curated, cache, kind), params, report
+
+
+def _extraction_metadata(params: FeatureParams, report, shape: tuple[int, int]) -> dict:
+    return {
+        "extracted": report.extracted,
+        "cached": report.cached,
+        "failed": report.failed,
+        "files_per_second": dg.MetadataValue.float(round(report.extracted / max(report.seconds, 1e-9), 1)),
+        "sample_rate": params.sample_rate,
+        "window_seconds": params.window_seconds,
+        "shape": f"{shape[0]} x {shape[1]} (bands x frames)",
+        "parameters": dg.MetadataValue.json(json.loads(json.dumps(params.__dict__))),
+    }
+
+
+@dg.asset(group_name="features", deps=["curated_training_set"], code_version="1")
+def mfcc_features(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
+    """MFCC matrices (n_mfcc x frames, flattened) of the curated set, keyed by content hash, with
+    label and split. Extraction is cached by content hash: only new content is decoded."""
+    settings = config.settings()
+    table, params, report = _curated_features(context, settings, "mfcc")
+    path = settings.layout.write_table("mfcc_features", table)
+    return dg.MaterializeResult(metadata={
+        "path": dg.MetadataValue.path(str(path)), "dagster/row_count": len(table),
+        **_extraction_metadata(params, report, (params.n_mfcc, params.n_frames)),
+    })
+
+
+@dg.asset(group_name="features", deps=["curated_training_set"], code_version="1")
+def spectrogram_features(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
+    """Fixed-size log-mel spectrograms (n_mels x frames, dB, flattened) of the curated set, keyed
+    by content hash, with label and split; a grid of examples per class in the UI."""
+    settings = config.settings()
+    table, params, report = _curated_features(context, settings, "logmel")
+    path = settings.layout.write_table("spectrogram_features", table)
+    ok = table[table["error"] == ""]
+    examples = {label: list(feature_matrix(group.head(6), "logmel", params)) for label, group in ok.groupby("label")}
+    png = spectrogram_grid(examples, "log-mel spectrograms of the curated set, per class")
+    png_path = settings.layout.reports_dir / "spectrograms_per_class.png"
+    png_path.parent.mkdir(parents=True, exist_ok=True)
+    png_path.write_bytes(png)
+    return dg.MaterializeResult(metadata={
+        "path": dg.MetadataValue.path(str(path)), "dagster/row_count": len(table),
+        "spectrograms_per_class": png_image(png, "log-mel spectrograms per class"),
+        **_extraction_metadata(params, report, (params.n_mels, params.n_frames)),
+    })
+
+
+@dg.asset(group_name="features", deps=["mfcc_features"], code_version="1")
+def audio_statistics(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
+    """Per curated file: duration, sample rate, channels, format, peak, RMS, spectral centroid and
+    flatness, onset strength and decay time (from the feature cache: no audio is decoded again)."""
+    settings = config.settings()
+    table, _, _ = _curated_features(context, settings, "stats")
+    path = settings.layout.write_table("audio_statistics", table)
+    numeric = ["duration", "peak", "rms", "centroid_hz", "flatness", "onset_strength", "decay_seconds"]
+    per_class = table.groupby("label")[numeric].median().round(3).reset_index()
+    return dg.MaterializeResult(metadata={
+        "path": dg.MetadataValue.path(str(path)), "dagster/row_count": len(table),
+        "median_per_class": markdown_table(per_class),
+        "formats": markdown_table(table["format"].value_counts().rename_axis("format").reset_index()),
+    })

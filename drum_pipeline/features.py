@@ -1,0 +1,112 @@
+"""Features of the analysed window: MFCC frames (Model 1) and a fixed-size log-mel spectrogram
+(Model 2), computed for a whole batch of equal-length windows in one vectorised call.
+
+Shapes (defaults): the window is the first 1.0 s after the onset, at 22,050 Hz, peak-normalised;
+STFT of 1024 samples every 256 (centred, zero-padded): 87 frames. The log-mel spectrogram is
+(64 mel bands, 87 frames) in dB relative to the file's loudest bin, floored at -80 dB; the MFCCs
+are (20, 87), the DCT-II of that log-mel spectrogram, as librosa.feature.mfcc computes them.
+Training and classification both call `compute_features`, so they see exactly the same numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+
+import librosa
+import numpy as np
+import scipy.fft
+
+# Bump when the code below changes its output: it is part of every feature cache key.
+FEATURE_CODE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FeatureParams:
+    sample_rate: int = 22050
+    window_seconds: float = 1.0
+    n_fft: int = 1024
+    hop_length: int = 256
+    n_mels: int = 64
+    n_mfcc: int = 20
+    fmin: float = 20.0
+    top_db: float = 80.0
+    onset_threshold: float = 0.02  # the window starts where the signal first reaches this share of its peak
+    onset_search_seconds: float = 0.25  # how much leading silence to look through (decoded on top of the window)
+
+    @property
+    def window_samples(self) -> int:
+        return round(self.window_seconds * self.sample_rate)
+
+    @property
+    def n_frames(self) -> int:
+        return 1 + self.window_samples // self.hop_length
+
+    @property
+    def decode_seconds(self) -> float:
+        return self.window_seconds + self.onset_search_seconds
+
+    def digest(self) -> str:
+        """Names the feature cache: any parameter (or the feature code version) changed, all re-extract."""
+        text = json.dumps({**asdict(self), "code": FEATURE_CODE_VERSION}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@lru_cache(maxsize=4)
+def _mel_basis(params: FeatureParams) -> np.ndarray:
+    return librosa.filters.mel(sr=params.sample_rate, n_fft=params.n_fft, n_mels=params.n_mels,
+                               fmin=params.fmin, dtype=np.float32)
+
+
+@lru_cache(maxsize=4)
+def _frame_index(params: FeatureParams) -> np.ndarray:
+    return np.arange(params.n_fft)[None, :] + params.hop_length * np.arange(params.n_frames)[:, None]
+
+
+def analysed_window(samples: np.ndarray, params: FeatureParams) -> np.ndarray:
+    """Trim leading silence, keep `window_seconds`, zero-pad to length, normalise the peak to 1."""
+    samples = np.asarray(samples, dtype=np.float32)
+    peak = float(np.max(np.abs(samples))) if len(samples) else 0.0
+    if peak > 0:
+        loud = np.flatnonzero(np.abs(samples) >= params.onset_threshold * peak)
+        start = min(int(loud[0]), round(params.onset_search_seconds * params.sample_rate))
+        samples = samples[start:] / peak
+    out = np.zeros(params.window_samples, dtype=np.float32)
+    n = min(len(samples), params.window_samples)
+    out[:n] = samples[:n]
+    return out
+
+
+def compute_features(windows: np.ndarray, params: FeatureParams) -> dict[str, np.ndarray]:
+    """Features of a batch of analysed windows (B, window_samples); each row independent of the others.
+
+    Returns `logmel` (B, n_mels, n_frames), `mfcc` (B, n_mfcc, n_frames) and per-window summary
+    statistics `centroid_hz`, `flatness`, `onset_strength`, `decay_seconds` (B,).
+    """
+    windows = np.asarray(windows, dtype=np.float32).reshape(-1, params.window_samples)
+    half = params.n_fft // 2
+    padded = np.pad(windows, ((0, 0), (half, half)))
+    frames = padded[:, _frame_index(params)] * np.hanning(params.n_fft + 1)[:-1].astype(np.float32)
+    power = np.abs(scipy.fft.rfft(frames, axis=-1, workers=-1)) ** 2  # (B, T, F)
+    mel = power @ _mel_basis(params).T  # (B, T, M)
+    db = 10.0 * np.log10(np.maximum(mel, 1e-10))
+    db -= db.max(axis=(1, 2), keepdims=True)
+    db = np.maximum(db, -params.top_db).astype(np.float32)
+    mfcc = scipy.fft.dct(db, type=2, norm="ortho", axis=-1)[..., : params.n_mfcc]
+
+    freqs = np.fft.rfftfreq(params.n_fft, 1.0 / params.sample_rate).astype(np.float32)
+    spectrum = power.sum(axis=1) + 1e-12  # (B, F)
+    frame_energy = power.sum(axis=2)  # (B, T)
+    above = frame_energy >= frame_energy.max(axis=1, keepdims=True) * 1e-3  # within 30 dB of the peak frame
+    last = params.n_frames - 1 - np.argmax(above[:, ::-1], axis=1)
+    flux = np.maximum(np.diff(db, axis=1), 0).mean(axis=2)  # (B, T-1)
+    return {
+        "logmel": np.ascontiguousarray(db.transpose(0, 2, 1)),
+        "mfcc": np.ascontiguousarray(mfcc.transpose(0, 2, 1).astype(np.float32)),
+        "centroid_hz": (spectrum * freqs).sum(axis=1) / spectrum.sum(axis=1),
+        "flatness": np.exp(np.mean(np.log(spectrum), axis=1)) / np.mean(spectrum, axis=1),
+        "onset_strength": flux.max(axis=1) if flux.shape[1] else np.zeros(len(windows), np.float32),
+        "decay_seconds": last * params.hop_length / params.sample_rate,
+    }
