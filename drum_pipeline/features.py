@@ -94,7 +94,7 @@ def compute_features(windows: np.ndarray, params: FeatureParams) -> dict[str, np
     db = 10.0 * np.log10(np.maximum(mel, 1e-10))
     db -= db.max(axis=(1, 2), keepdims=True)
     db = np.maximum(db, -params.top_db).astype(np.float32)
-    mfcc = scipy.fft.dct(db, type=2, norm="ortho", axis=-1)[..., : params.n_mfcc]
+    mfcc = mfcc_from_logmel(db, params.n_mfcc, band_axis=-1)
 
     freqs = np.fft.rfftfreq(params.n_fft, 1.0 / params.sample_rate).astype(np.float32)
     spectrum = power.sum(axis=1) + 1e-12  # (B, F)
@@ -104,9 +104,15 @@ def compute_features(windows: np.ndarray, params: FeatureParams) -> dict[str, np
     flux = np.maximum(np.diff(db, axis=1), 0).mean(axis=2)  # (B, T-1)
     return {
         "logmel": np.ascontiguousarray(db.transpose(0, 2, 1)),
-        "mfcc": np.ascontiguousarray(mfcc.transpose(0, 2, 1).astype(np.float32)),
+        "mfcc": np.ascontiguousarray(mfcc.transpose(0, 2, 1)),
         "centroid_hz": (spectrum * freqs).sum(axis=1) / spectrum.sum(axis=1),
         "flatness": np.exp(np.mean(np.log(spectrum), axis=1)) / np.mean(spectrum, axis=1),
         "onset_strength": flux.max(axis=1) if flux.shape[1] else np.zeros(len(windows), np.float32),
         "decay_seconds": last * params.hop_length / params.sample_rate,
     }
+
+
+def mfcc_from_logmel(logmel: np.ndarray, n_mfcc: int, band_axis: int = -2) -> np.ndarray:
+    """MFCCs of log-mel spectrograms (dB): the orthonormal DCT-II over the mel bands."""
+    mfcc = scipy.fft.dct(logmel, type=2, norm="ortho", axis=band_axis)
+    return np.take(mfcc, np.arange(n_mfcc), axis=band_axis).astype(np.float32)

@@ -32,3 +32,34 @@ def spectrogram_grid(examples: dict[str, list[np.ndarray]], title: str = "") -> 
     if title:
         fig.suptitle(title, fontsize=9)
     return _png(fig)
+
+
+def confusion_matrix_png(confusion: np.ndarray, classes: list[str], title: str) -> bytes:
+    """A confusion matrix with counts, true classes down, predicted across."""
+    confusion = np.asarray(confusion)
+    fig, ax = plt.subplots(figsize=(4.2, 3.6))
+    ax.imshow(confusion, cmap="Blues")
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(classes)), classes, fontsize=8)
+    ax.set_xlabel("predicted", fontsize=8)
+    ax.set_ylabel("true", fontsize=8)
+    limit = confusion.max() / 2 if confusion.size else 0
+    for (i, j), value in np.ndenumerate(confusion):
+        ax.text(j, i, str(value), ha="center", va="center", fontsize=7, color="white" if value > limit else "black")
+    ax.set_title(title, fontsize=9)
+    return _png(fig)
+
+
+def history_png(history: dict[str, list[float]], title: str) -> bytes:
+    """Loss (and accuracy, when recorded) per epoch, training and validation."""
+    panels = [k for k in ("loss", "accuracy") if k in history]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 2.6), squeeze=False)
+    for ax, key in zip(axes[0], panels):
+        ax.plot(history[key], label="train")
+        if f"val_{key}" in history:
+            ax.plot(history[f"val_{key}"], label="val")
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.set_title(key, fontsize=9)
+        ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    return _png(fig)

@@ -16,6 +16,7 @@ class DrumPipelineConfig(dg.ConfigurableResource):
     output_dir: str = ""
     taxonomy_path: str = ""
     confidence_threshold: float | None = None
+    min_macro_f1: float | None = None
 
     def settings(self) -> Settings:
         return Settings.resolve(
@@ -24,4 +25,5 @@ class DrumPipelineConfig(dg.ConfigurableResource):
             output_dir=self.output_dir or None,
             confidence_threshold=self.confidence_threshold,
             taxonomy_path=self.taxonomy_path or None,
+            min_macro_f1=self.min_macro_f1,
         )

@@ -26,6 +26,7 @@ class Settings:
     archive_is_default: bool
     taxonomy_path: Path = DEFAULT_TAXONOMY_PATH
     confidence_threshold: float = 0.5
+    min_macro_f1: float = 0.5
     seed: int = DEFAULT_SEED
 
     @classmethod
@@ -37,6 +38,7 @@ class Settings:
         confidence_threshold: float | None = None,
         seed: int | None = None,
         taxonomy_path: str | None = None,
+        min_macro_f1: float | None = None,
     ) -> "Settings":
         """Explicit values win, then the DRUM_* environment variables, then the defaults under data/."""
         library = library_dir or os.environ.get("DRUM_LIBRARY_DIR") or DEFAULT_LIBRARY_DIR
@@ -46,8 +48,10 @@ class Settings:
         threshold = confidence_threshold
         if threshold is None:
             threshold = float(os.environ.get("DRUM_CONFIDENCE_THRESHOLD", "0.5"))
-        if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"confidence threshold must be between 0 and 1, got {threshold}")
+        floor = min_macro_f1 if min_macro_f1 is not None else float(os.environ.get("DRUM_MIN_MACRO_F1", "0.5"))
+        for name, value in (("confidence threshold", threshold), ("minimum macro-F1", floor)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, got {value}")
         return cls(
             library_dir=Path(library).expanduser().resolve(),
             archive_dir=Path(archive).expanduser().resolve(),
@@ -56,6 +60,7 @@ class Settings:
             archive_is_default=_same_path(archive, DEFAULT_ARCHIVE_DIR),
             taxonomy_path=Path(taxonomy).expanduser().resolve(),
             confidence_threshold=threshold,
+            min_macro_f1=floor,
             seed=DEFAULT_SEED if seed is None else seed,
         )
 

@@ -1,0 +1,168 @@
+"""Model 1, Model 2 (autoencoder and classifier), and their evaluation on the grouped test split."""
+
+import dagster as dg
+import numpy as np
+
+from drum_pipeline.assets._metadata import markdown_table, png_image
+from drum_pipeline.evaluation import comparison_markdown, evaluate, write_reports
+from drum_pipeline.features import FeatureParams
+from drum_pipeline.inference import load_model_set
+from drum_pipeline.model_store import (CANDIDATE, DEPLOYED, ModelMismatchError, load_model, model_dir, promote,
+                                       save_model, update_meta)
+from drum_pipeline.models import (TrainingConfig, calibrate, fit_temperature, mfcc_statistics, splits_from_table,
+                                  train_autoencoder, train_baseline, train_model1, train_model2_classifier)
+from drum_pipeline.plots import history_png
+from drum_pipeline.resources import DrumPipelineConfig
+from drum_pipeline.settings import Settings
+from drum_pipeline.taxonomy import load_taxonomy
+
+MODEL_DEPS = ["spectrogram_features", "mfcc_features", "taxonomy"]
+DEPLOYED_MODELS = ["model1", "model2_autoencoder", "model2_encoder", "model2_classifier"]
+
+
+def _training_data(settings: Settings):
+    classes = list(load_taxonomy(settings.taxonomy_path).classes)
+    params = FeatureParams()
+    splits = splits_from_table(settings.layout.read_table("spectrogram_features"), classes, params)
+    if len(splits["train"].y) == 0:
+        raise ValueError("the curated training set has no usable training files: check label_extraction")
+    return classes, params, splits
+
+
+def _training_metadata(result, title: str) -> dict:
+    history = result.history
+    metadata = {
+        "training_seconds": dg.MetadataValue.float(round(result.seconds, 1)),
+        "epochs": len(history["loss"]),
+        "curves": png_image(history_png(history, title), f"{title} training curves"),
+    }
+    if "val_accuracy" in history:
+        metadata["best_val_accuracy"] = dg.MetadataValue.float(round(max(history["val_accuracy"]), 4))
+    if "val_loss" in history:
+        metadata["best_val_loss"] = dg.MetadataValue.float(round(min(history["val_loss"]), 5))
+    return metadata
+
+
+@dg.asset(group_name="models", deps=MODEL_DEPS, code_version="1")
+def model1(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
+    """Model 1: a small CNN on MFCC frames (Keras), trained with augmentation, class weights and
+    early stopping on the grouped validation split. Saved as a candidate with its label mapping."""
+    settings = config.settings()
+    classes, params, data = _training_data(settings)
+    result = train_model1(data["train"], data["val"], params, len(classes), TrainingConfig(seed=settings.seed),
+                          log=context.log.info)
+    folder = save_model(settings.layout.models_dir, "model1", result.model, classes, params, history=result.history)
+    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(folder)),
+                                          "train_files": len(data["train"].y),
+                                          **_training_metadata(result, "Model 1 (MFCC CNN)")})
+
+
+@dg.asset(group_name="models", deps=MODEL_DEPS, code_version="1")
+def model2_encoder(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
+    """Model 2's convolutional autoencoder on log-mel spectrograms; its encoder gives the embedding
+    used by the classifier and for finding similar sounds."""
+    settings = config.settings()
+    classes, params, data = _training_data(settings)
+    result = train_autoencoder(data["train"], data["val"], params, TrainingConfig(seed=settings.seed),
+                               log=context.log.info)
+    models_dir = settings.layout.models_dir
+    save_model(models_dir, "model2_autoencoder", result.model, classes, params, history=result.history)
+    folder = save_model(models_dir, "model2_encoder", result.extra["encoder"], classes, params)
+    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(folder)),
+                                          "embedding_size": int(result.extra["encoder"].output_shape[-1]),
+                                          **_training_metadata(result, "Model 2 autoencoder")})
+
+
+@dg.asset(group_name="models", deps=[model2_encoder, *MODEL_DEPS], code_version="1")
+def model2_classifier(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
+    """Model 2's classifier: a dense head on the encoder's embedding, then fine-tuned with it."""
+    settings = config.settings()
+    classes, params, data = _training_data(settings)
+    encoder, _ = load_model(model_dir(settings.layout.models_dir, "model2_encoder"), classes, params,
+                            for_training=True)
+    result = train_model2_classifier(encoder, data["train"], data["val"], len(classes),
+                                     TrainingConfig(seed=settings.seed), log=context.log.info)
+    folder = save_model(settings.layout.models_dir, "model2_classifier", result.model, classes, params,
+                        history=result.history)
+    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(folder)),
+                                          **_training_metadata(result, "Model 2 classifier")})
+
+
+FLOOR_CHECKS = {"model1": "model1_macro_f1_above_floor", "model2": "model2_macro_f1_above_floor",
+                "ensemble": "ensemble_macro_f1_above_floor"}
+
+
+@dg.asset(
+    group_name="models",
+    deps=[model1, model2_classifier, *MODEL_DEPS],
+    code_version="1",
+    check_specs=[
+        *(dg.AssetCheckSpec(name, asset="evaluation_report", blocking=True) for name in FLOOR_CHECKS.values()),
+        dg.AssetCheckSpec("not_worse_than_deployed", asset="evaluation_report", blocking=True),
+        dg.AssetCheckSpec("models_beat_baseline", asset="evaluation_report"),
+    ],
+)
+def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
+    """Both models, their ensemble and a baseline (logistic regression on MFCC statistics) on the
+    grouped test split: confusion matrices, classification reports, the comparison. Temperatures
+    for the ensemble are fitted on the validation split. Candidates that pass the blocking checks
+    are deployed; the archive is classified with the deployed models only."""
+    settings = config.settings()
+    classes, params, data = _training_data(settings)
+    models_dir = settings.layout.models_dir
+    candidates = load_model_set(models_dir, classes, params, stage=CANDIDATE)
+    val, test = data["val"], data["test"]
+    if len(test.y) == 0:
+        raise ValueError("the grouped test split is empty: the library needs at least three packs or instrument folders")
+
+    val_probs = candidates.predict(val.mfcc(params), val.logmel)
+    for name, key in (("model1", "model1"), ("model2_classifier", "model2")):
+        candidates.temperatures[name] = fit_temperature(val_probs[key], val.y)
+        update_meta(models_dir, name, temperature=candidates.temperatures[name])
+    probabilities = candidates.predict(test.mfcc(params), test.logmel)
+    baseline = train_baseline(data["train"], params, settings.seed)
+    probabilities["baseline"] = baseline.predict_proba(mfcc_statistics(test.mfcc(params)))
+    results = {name: evaluate(test.y, probabilities[name], classes)
+               for name in ("baseline", "model1", "model2", "ensemble")}
+
+    try:
+        deployed = load_model_set(models_dir, classes, params, stage=DEPLOYED)
+        deployed_f1 = evaluate(test.y, deployed.predict(test.mfcc(params), test.logmel)["ensemble"], classes)["macro_f1"]
+    except ModelMismatchError as exc:
+        context.log.info(f"no comparable deployed model: {exc}")
+        deployed_f1 = None
+    floor = settings.min_macro_f1
+    checks = [dg.AssetCheckResult(check_name=check, passed=results[name]["macro_f1"] >= floor,
+                                  metadata={"macro_f1": round(results[name]["macro_f1"], 4), "floor": floor})
+              for name, check in FLOOR_CHECKS.items()]
+    tolerance = 0.02  # a test split of a few hundred files moves by about this much between equal models
+    checks.append(dg.AssetCheckResult(
+        check_name="not_worse_than_deployed",
+        passed=deployed_f1 is None or results["ensemble"]["macro_f1"] >= deployed_f1 - tolerance,
+        metadata={"candidate_macro_f1": round(results["ensemble"]["macro_f1"], 4),
+                  "deployed_macro_f1": round(deployed_f1, 4) if deployed_f1 is not None else "none deployed"}))
+    beaten = {name: results[name]["macro_f1"] > results["baseline"]["macro_f1"] for name in ("model1", "model2")}
+    checks.append(dg.AssetCheckResult(check_name="models_beat_baseline", passed=all(beaten.values()),
+                                      severity=dg.AssetCheckSeverity.WARN,
+                                      metadata={f"{n}_beats_baseline": b for n, b in beaten.items()}))
+    deploy = all(check.passed for check in checks[:-1])
+    if deploy:
+        promote(models_dir, DEPLOYED_MODELS)
+        context.log.info("candidates passed the checks and are deployed")
+    else:
+        context.log.warning("candidates failed a blocking check: the deployed models stay as they were")
+
+    context_info = {"test_files": int(len(test.y)), "val_files": int(len(val.y)), "train_files": int(len(data["train"].y)),
+                    "temperatures": candidates.temperatures, "deployed": deploy, "min_macro_f1": floor}
+    pngs = write_reports(settings.layout.reports_dir, results, classes, context_info)
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(settings.layout.reports_dir / "evaluation.md")),
+            "comparison": dg.MetadataValue.md(comparison_markdown(results, classes)),
+            **{f"{name}_macro_f1": dg.MetadataValue.float(round(r["macro_f1"], 4)) for name, r in results.items()},
+            **{f"confusion_{name}": png_image(png, f"confusion matrix of {name}") for name, png in pngs.items()},
+            "deployed": deploy,
+            "test_files": int(len(test.y)),
+        },
+        check_results=checks,
+    )

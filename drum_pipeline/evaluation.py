@@ -1,0 +1,69 @@
+"""Evaluation on the grouped test split: per model a classification report and a confusion
+matrix, and the side-by-side comparison, written as Markdown, JSON and PNG files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import classification_report, confusion_matrix, f1_score
+
+from drum_pipeline.plots import confusion_matrix_png
+
+
+def evaluate(y_true: np.ndarray, probabilities: np.ndarray, classes: list[str]) -> dict:
+    """Macro and weighted F1, accuracy, the per-class report and the confusion matrix."""
+    y_pred = probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, int)
+    labels = list(range(len(classes)))
+    report = classification_report(y_true, y_pred, labels=labels, target_names=classes, output_dict=True,
+                                   zero_division=0)
+    return {
+        "n": int(len(y_true)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))
+        if len(y_true) else 0.0,
+        "weighted_f1": float(report["weighted avg"]["f1-score"]) if len(y_true) else 0.0,
+        "accuracy": float(np.mean(y_true == y_pred)) if len(y_true) else 0.0,
+        "report": report,
+        "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+    }
+
+
+def comparison_markdown(results: dict[str, dict], classes: list[str]) -> str:
+    """Side by side: macro F1, weighted F1, accuracy and per-class F1 of every model."""
+    names = list(results)
+    lines = ["| metric | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
+    for key in ("macro_f1", "weighted_f1", "accuracy"):
+        lines.append(f"| {key} | " + " | ".join(f"{results[n][key]:.3f}" for n in names) + " |")
+    for cls in classes:
+        lines.append(f"| F1 {cls} | " + " | ".join(f"{results[n]['report'][cls]['f1-score']:.3f}" for n in names) + " |")
+    return "\n".join(lines)
+
+
+def report_markdown(results: dict[str, dict], classes: list[str], context: dict) -> str:
+    parts = ["# Evaluation on the grouped test split", ""]
+    parts += [f"- {key}: {value}" for key, value in context.items()]
+    parts += ["", "## Side by side", "", comparison_markdown(results, classes), ""]
+    for name, result in results.items():
+        parts += [f"## {name}", "", "| class | precision | recall | F1 | support |", "| --- | --- | --- | --- | --- |"]
+        for cls in [*classes, "macro avg", "weighted avg"]:
+            row = result["report"][cls]
+            parts.append(f"| {cls} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1-score']:.3f} | "
+                         f"{int(row['support'])} |")
+        parts += ["", f"![confusion matrix of {name}](confusion_{name}.png)", ""]
+    return "\n".join(parts)
+
+
+def write_reports(reports_dir: Path, results: dict[str, dict], classes: list[str], context: dict) -> dict[str, bytes]:
+    """evaluation.md, evaluation.json and confusion_<model>.png under `reports_dir`; returns the PNGs."""
+    reports_dir = Path(reports_dir)
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    pngs = {}
+    for name, result in results.items():
+        pngs[name] = confusion_matrix_png(np.array(result["confusion"]), classes,
+                                          f"{name}: macro F1 {result['macro_f1']:.3f}")
+        (reports_dir / f"confusion_{name}.png").write_bytes(pngs[name])
+    (reports_dir / "evaluation.md").write_text(report_markdown(results, classes, context))
+    (reports_dir / "evaluation.json").write_text(json.dumps({"context": context, "classes": classes,
+                                                             "results": results}, indent=2))
+    return pngs

@@ -1,0 +1,116 @@
+"""Where models live and how they are saved and loaded, each with its label mapping.
+
+A training run writes `models/candidate/<name>/`; the evaluation promotes the candidates to
+`models/deployed/<name>/` only when they pass its checks, and the archive is classified with
+the deployed ones. Each folder holds `model.keras` (or `model.joblib` for the scikit-learn
+baseline) and `labels.json`: the classes in output order, the feature parameters' digest and
+whatever else training recorded (temperature, history). Loading checks the mapping against the
+taxonomy and the feature parameters, and refuses a model that does not match.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+import joblib
+
+from drum_pipeline.features import FeatureParams
+
+CANDIDATE, DEPLOYED = "candidate", "deployed"
+
+
+class ModelMismatchError(ValueError):
+    """A saved model that does not fit the current taxonomy or feature parameters (or is missing)."""
+
+
+def model_dir(models_root: Path, name: str, stage: str = CANDIDATE) -> Path:
+    return Path(models_root) / stage / name
+
+
+def save_model(models_root: Path, name: str, model, classes: list[str], params: FeatureParams, **meta) -> Path:
+    """Write the model and its labels.json atomically into models/candidate/<name>/."""
+    target = model_dir(models_root, name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=target.parent))
+    try:
+        if hasattr(model, "save"):
+            model.save(staging / "model.keras")
+        else:
+            joblib.dump(model, staging / "model.joblib")
+        mapping = {"model": name, "classes": list(classes), "feature_params": params.digest(), **meta}
+        (staging / "labels.json").write_text(json.dumps(mapping, indent=2))
+        _replace_dir(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def update_meta(models_root: Path, name: str, stage: str = CANDIDATE, **meta) -> None:
+    path = model_dir(models_root, name, stage) / "labels.json"
+    mapping = {**json.loads(path.read_text()), **meta}
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(mapping, indent=2))
+    os.replace(tmp, path)
+
+
+def _replace_dir(staging: Path, target: Path) -> None:
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+    os.replace(staging, target)
+    if old:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def promote(models_root: Path, names: list[str]) -> None:
+    """Copy the candidates `names` over the deployed models."""
+    for name in names:
+        source = model_dir(models_root, name, CANDIDATE)
+        target = model_dir(models_root, name, DEPLOYED)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=target.parent))
+        shutil.copytree(source, staging, dirs_exist_ok=True)
+        _replace_dir(staging, target)
+
+
+def read_mapping(folder: Path, classes: list[str], params: FeatureParams) -> dict:
+    """labels.json of a model folder, checked against the taxonomy's classes and the feature parameters."""
+    path = Path(folder) / "labels.json"
+    if not path.exists():
+        raise ModelMismatchError(f"no model in {folder}: materialize the models (drum-pipeline run) first")
+    mapping = json.loads(path.read_text())
+    if mapping.get("classes") != list(classes):
+        raise ModelMismatchError(
+            f"{folder.name} was trained for classes {mapping.get('classes')} but the taxonomy has {list(classes)}: "
+            "retrain the models")
+    if mapping.get("feature_params") != params.digest():
+        raise ModelMismatchError(f"{folder.name} was trained on other feature parameters: retrain the models")
+    return mapping
+
+
+def load_model(folder: Path, classes: list[str], params: FeatureParams, for_training: bool = False):
+    """(model, mapping) of a model folder, checked like read_mapping. Loaded once per process,
+    unless `for_training` (a model that will be changed gets its own copy)."""
+    mapping = read_mapping(folder, classes, params)
+    file = Path(folder) / ("model.keras" if (Path(folder) / "model.keras").exists() else "model.joblib")
+    load = _load_file.__wrapped__ if for_training else _load_file
+    return load(str(file), file.stat().st_mtime_ns), mapping
+
+
+@lru_cache(maxsize=16)
+def _load_file(path: str, mtime_ns: int):
+    if path.endswith(".joblib"):
+        return joblib.load(path)
+    import keras
+
+    import drum_pipeline.models  # noqa: F401  registers the custom layers
+
+    return keras.models.load_model(path)
