@@ -17,6 +17,7 @@ class DrumPipelineConfig(dg.ConfigurableResource):
     taxonomy_path: str = ""
     confidence_threshold: float | None = None
     min_macro_f1: float | None = None
+    max_epochs: int | None = None
 
     def settings(self) -> Settings:
         return Settings.resolve(
@@ -26,4 +27,5 @@ class DrumPipelineConfig(dg.ConfigurableResource):
             confidence_threshold=self.confidence_threshold,
             taxonomy_path=self.taxonomy_path or None,
             min_macro_f1=self.min_macro_f1,
+            max_epochs=self.max_epochs,
         )

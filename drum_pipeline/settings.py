@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from drum_pipeline.layout import OutputLayout
@@ -27,6 +27,7 @@ class Settings:
     taxonomy_path: Path = DEFAULT_TAXONOMY_PATH
     confidence_threshold: float = 0.5
     min_macro_f1: float = 0.5
+    max_epochs: int = 0  # 0: the training defaults; a small number makes a quick (and worse) run
     seed: int = DEFAULT_SEED
 
     @classmethod
@@ -39,6 +40,7 @@ class Settings:
         seed: int | None = None,
         taxonomy_path: str | None = None,
         min_macro_f1: float | None = None,
+        max_epochs: int | None = None,
     ) -> "Settings":
         """Explicit values win, then the DRUM_* environment variables, then the defaults under data/."""
         library = library_dir or os.environ.get("DRUM_LIBRARY_DIR") or DEFAULT_LIBRARY_DIR
@@ -61,8 +63,19 @@ class Settings:
             taxonomy_path=Path(taxonomy).expanduser().resolve(),
             confidence_threshold=threshold,
             min_macro_f1=floor,
+            max_epochs=max_epochs if max_epochs is not None else int(os.environ.get("DRUM_MAX_EPOCHS", "0")),
             seed=DEFAULT_SEED if seed is None else seed,
         )
+
+    def training_config(self):
+        """The training configuration: defaults, this run's seed, and the epoch cap if one is set."""
+        from drum_pipeline.models import TrainingConfig
+
+        config = TrainingConfig(seed=self.seed)
+        if self.max_epochs:
+            config = replace(config, epochs=min(config.epochs, self.max_epochs),
+                             autoencoder_epochs=min(config.autoencoder_epochs, self.max_epochs))
+        return config
 
     @property
     def layout(self) -> OutputLayout:

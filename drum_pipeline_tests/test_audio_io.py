@@ -100,7 +100,7 @@ def test_every_file_of_the_demo_archive_loads_or_fails_cleanly(small_demo):
         try:
             audio = load_window(f.path)
             assert np.all(np.isfinite(audio.samples)) and len(audio.samples) > 0
-        except AudioLoadError as exc:
+        except AudioLoadError:
             failures.append(f.relpath)
     assert sorted(failures) == sorted(
         f"Downloads/broken/{name}"

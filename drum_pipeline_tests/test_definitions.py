@@ -12,7 +12,8 @@ from drum_pipeline.settings import Settings
 
 
 def _run_pipeline(instance, library, archive, output):
-    config = DrumPipelineConfig(library_dir=str(library), archive_dir=str(archive), output_dir=str(output))
+    config = DrumPipelineConfig(library_dir=str(library), archive_dir=str(archive), output_dir=str(output),
+                                max_epochs=2, min_macro_f1=0.0)
     job = defs.resolve_job_def("drum_pipeline")
     return job.execute_in_process(
         instance=instance, run_config={"resources": {"config": {"config": config.model_dump()}}}
@@ -62,7 +63,8 @@ def test_cli_help_and_bad_arguments():
 
 def test_cli_run_honours_the_environment_variables(small_demo, tmp_path):
     env = dict(os.environ, DRUM_LIBRARY_DIR=str(small_demo / "library"),
-               DRUM_ARCHIVE_DIR=str(small_demo / "archive"), DRUM_OUTPUT_DIR=str(tmp_path / "out"))
+               DRUM_ARCHIVE_DIR=str(small_demo / "archive"), DRUM_OUTPUT_DIR=str(tmp_path / "out"),
+               DRUM_MAX_EPOCHS="2", DRUM_MIN_MACRO_F1="0")
     env.pop("DAGSTER_HOME", None)
     out = subprocess.run([sys.executable, "-m", "drum_pipeline.cli", "run"], capture_output=True, text=True,
                          env=env, cwd=tmp_path, timeout=600)

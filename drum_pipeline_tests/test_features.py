@@ -6,7 +6,6 @@ import dagster as dg
 import librosa
 import numpy as np
 import pandas as pd
-import pytest
 import soundfile as sf
 
 from drum_pipeline.assets.features import audio_statistics, mfcc_features, spectrogram_features

@@ -3,7 +3,6 @@
 import json
 
 import dagster as dg
-import pandas as pd
 
 from drum_pipeline.assets._metadata import markdown_table, png_image
 from drum_pipeline.feature_cache import FeatureCache, extract_missing, feature_matrix, feature_table

@@ -1,15 +1,14 @@
 """Model 1, Model 2 (autoencoder and classifier), and their evaluation on the grouped test split."""
 
 import dagster as dg
-import numpy as np
 
-from drum_pipeline.assets._metadata import markdown_table, png_image
+from drum_pipeline.assets._metadata import png_image
 from drum_pipeline.evaluation import comparison_markdown, evaluate, write_reports
 from drum_pipeline.features import FeatureParams
 from drum_pipeline.inference import load_model_set
 from drum_pipeline.model_store import (CANDIDATE, DEPLOYED, ModelMismatchError, load_model, model_dir, promote,
                                        save_model, update_meta)
-from drum_pipeline.models import (TrainingConfig, calibrate, fit_temperature, mfcc_statistics, splits_from_table,
+from drum_pipeline.models import (fit_temperature, mfcc_statistics, splits_from_table,
                                   train_autoencoder, train_baseline, train_model1, train_model2_classifier)
 from drum_pipeline.plots import history_png
 from drum_pipeline.resources import DrumPipelineConfig
@@ -49,7 +48,7 @@ def model1(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.
     early stopping on the grouped validation split. Saved as a candidate with its label mapping."""
     settings = config.settings()
     classes, params, data = _training_data(settings)
-    result = train_model1(data["train"], data["val"], params, len(classes), TrainingConfig(seed=settings.seed),
+    result = train_model1(data["train"], data["val"], params, len(classes), settings.training_config(),
                           log=context.log.info)
     folder = save_model(settings.layout.models_dir, "model1", result.model, classes, params, history=result.history)
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(folder)),
@@ -63,7 +62,7 @@ def model2_encoder(context: dg.AssetExecutionContext, config: DrumPipelineConfig
     used by the classifier and for finding similar sounds."""
     settings = config.settings()
     classes, params, data = _training_data(settings)
-    result = train_autoencoder(data["train"], data["val"], params, TrainingConfig(seed=settings.seed),
+    result = train_autoencoder(data["train"], data["val"], params, settings.training_config(),
                                log=context.log.info)
     models_dir = settings.layout.models_dir
     save_model(models_dir, "model2_autoencoder", result.model, classes, params, history=result.history)
@@ -81,7 +80,7 @@ def model2_classifier(context: dg.AssetExecutionContext, config: DrumPipelineCon
     encoder, _ = load_model(model_dir(settings.layout.models_dir, "model2_encoder"), classes, params,
                             for_training=True)
     result = train_model2_classifier(encoder, data["train"], data["val"], len(classes),
-                                     TrainingConfig(seed=settings.seed), log=context.log.info)
+                                     settings.training_config(), log=context.log.info)
     folder = save_model(settings.layout.models_dir, "model2_classifier", result.model, classes, params,
                         history=result.history)
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(folder)),

@@ -1,0 +1,98 @@
+import json
+
+import dagster as dg
+import numpy as np
+import pytest
+
+from drum_pipeline.augment import augment_logmel
+from drum_pipeline.definitions import defs
+from drum_pipeline.features import FeatureParams
+from drum_pipeline.inference import load_model_set
+from drum_pipeline.model_store import DEPLOYED, ModelMismatchError, load_model, model_dir, save_model
+from drum_pipeline.models import build_model1, calibrate, fit_temperature
+from drum_pipeline.resources import DrumPipelineConfig
+
+CLASSES = ["kick", "snare", "hihat", "tom", "cymbal", "percussion"]
+PARAMS = FeatureParams()
+
+
+def test_label_mapping_is_saved_and_checked(tmp_path):
+    model = build_model1(PARAMS, len(CLASSES), filters=4)
+    folder = save_model(tmp_path, "model1", model, CLASSES, PARAMS, temperature=1.5)
+    loaded, mapping = load_model(folder, CLASSES, PARAMS)
+    assert mapping["classes"] == CLASSES and mapping["temperature"] == 1.5
+    x = np.random.default_rng(0).normal(size=(2, 20, 87, 1)).astype(np.float32)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+    with pytest.raises(ModelMismatchError, match="trained for classes .* but the taxonomy has"):
+        load_model(folder, CLASSES[::-1], PARAMS)
+    from dataclasses import replace
+    with pytest.raises(ModelMismatchError, match="other feature parameters"):
+        load_model(folder, CLASSES, replace(PARAMS, n_mels=32))
+    with pytest.raises(ModelMismatchError, match="materialize the models"):
+        load_model(tmp_path / "nothing", CLASSES, PARAMS)
+
+
+def test_models_load_once_per_process(tmp_path):
+    folder = save_model(tmp_path, "model1", build_model1(PARAMS, 6, filters=4), CLASSES, PARAMS)
+    first, _ = load_model(folder, CLASSES, PARAMS)
+    again, _ = load_model(folder, CLASSES, PARAMS)
+    fresh, _ = load_model(folder, CLASSES, PARAMS, for_training=True)
+    assert first is again and fresh is not first
+
+
+def test_temperature_softens_overconfident_mistakes():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 300)
+    predicted = np.where(rng.random(300) < 0.6, y, (y + 1) % 3)  # right 60% of the time, always 99% sure
+    probabilities = np.full((300, 3), 0.005)
+    probabilities[np.arange(300), predicted] = 0.99
+    temperature = fit_temperature(probabilities, y)
+    assert temperature > 2
+    calibrated = calibrate(probabilities, temperature)
+    assert np.allclose(calibrated.sum(axis=1), 1) and 0.4 < calibrated.max(axis=1).mean() < 0.8
+    assert (calibrated.argmax(axis=1) == probabilities.argmax(axis=1)).all()
+
+
+def test_augmentation_changes_spectrograms_within_range():
+    logmel = np.full((4, 64, 87), -80.0, np.float32)
+    logmel[:, 10:30, 5:40] = np.linspace(0, -60, 35, dtype=np.float32)
+    augmented = augment_logmel(logmel, np.random.default_rng(1))
+    assert augmented.shape == logmel.shape and augmented.max() == 0.0 and augmented.min() >= -80.0
+    assert not np.allclose(augmented, logmel)
+    np.testing.assert_array_equal(augmented, augment_logmel(logmel, np.random.default_rng(1)))
+
+
+def test_evaluation_reports_all_models_and_deploys(trained):
+    config, output, result = trained
+    report = json.loads((output / "reports/evaluation.json").read_text())
+    assert set(report["results"]) == {"baseline", "model1", "model2", "ensemble"}
+    for name, metrics in report["results"].items():
+        assert 0 <= metrics["macro_f1"] <= 1 and metrics["n"] == report["context"]["test_files"] > 0
+        assert np.array(metrics["confusion"]).sum() == metrics["n"]
+        assert (output / f"reports/confusion_{name}.png").stat().st_size > 1000
+    assert "| macro_f1 |" in (output / "reports/evaluation.md").read_text()
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()
+              if e.asset_key.to_user_string() == "evaluation_report"}
+    assert checks["model1_macro_f1_above_floor"] and checks["not_worse_than_deployed"]
+    models = load_model_set(output / "models", CLASSES, PARAMS, stage=DEPLOYED)
+    assert models.temperatures["model1"] > 0
+    metadata = result.asset_materializations_for_node("evaluation_report")[0].metadata
+    assert "data:image/png;base64," in metadata["confusion_ensemble"].value
+    for name in ("model1", "model2_classifier", "model2_encoder"):
+        assert (model_dir(output / "models", name, DEPLOYED) / "model.keras").exists()
+
+
+def test_a_model_under_the_floor_is_not_deployed(trained):
+    config, output, _ = trained
+    deployed = model_dir(output / "models", "model1", DEPLOYED) / "labels.json"
+    before = deployed.read_bytes()
+    strict = DrumPipelineConfig(**{**config.model_dump(), "min_macro_f1": 1.0})
+    result = dg.materialize(list(defs.assets), resources={"config": strict}, selection=["evaluation_report"],
+                            raise_on_error=False)
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    report = json.loads((output / "reports/evaluation.json").read_text())
+    if report["results"]["model1"]["macro_f1"] < 1.0:
+        assert checks["model1_macro_f1_above_floor"] is False
+        assert report["context"]["deployed"] is False
+        assert json.loads(deployed.read_bytes())["temperature"] == json.loads(before)["temperature"]
