@@ -11,7 +11,8 @@ from drum_pipeline.settings import Settings
 
 
 def _run(args: argparse.Namespace) -> int:
-    """Observe the input folders and materialize every asset, through Dagster."""
+    """Observe the input folders and materialize every asset, through Dagster: the main job, then
+    the archive index of every pack, then the rebuilt archive."""
     import dagster as dg
 
     from drum_pipeline.definitions import defs
@@ -22,6 +23,7 @@ def _run(args: argparse.Namespace) -> int:
             "library_dir": args.library,
             "archive_dir": args.archive,
             "output_dir": args.output,
+            "link_mode": getattr(args, "mode", None),
         }.items()
         if value
     }
@@ -29,17 +31,42 @@ def _run(args: argparse.Namespace) -> int:
     settings = Settings.resolve(args.library, args.archive, args.output)
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     with instance:
-        result = defs.resolve_job_def("drum_pipeline").execute_in_process(
-            instance=instance, run_config=run_config, raise_on_error=False
-        )
-    if not result.success:
-        for event in result.all_events:
-            if event.is_step_failure:
-                error = event.step_failure_data.error
-                print(f"drum-pipeline: step {event.step_key} failed: {error.message.strip()}", file=sys.stderr)
+        if not _succeeded(defs.resolve_job_def("drum_pipeline").execute_in_process(
+                instance=instance, run_config=run_config, raise_on_error=False)):
+            return 1
+        packs = _current_packs(instance, settings)
+        failed = [pack for pack in packs if not _succeeded(defs.resolve_job_def("archive_index").execute_in_process(
+            instance=instance, run_config=run_config, partition_key=pack, raise_on_error=False))]
+        if not _succeeded(defs.resolve_job_def("rebuild_archive").execute_in_process(
+                instance=instance, run_config=run_config, raise_on_error=False)):
+            return 1
+    if failed:
+        print(f"drum-pipeline: {len(failed)} of {len(packs)} packs failed: {', '.join(failed)}", file=sys.stderr)
         return 1
-    print(f"drum-pipeline: all assets materialized; outputs in {settings.output_dir}")
+    print(f"drum-pipeline: all assets materialized ({len(packs)} packs); outputs in {settings.output_dir}")
     return 0
+
+
+def _current_packs(instance, settings: Settings) -> list[str]:
+    """The registered packs, less those that left the archive (their partitions are dropped)."""
+    from drum_pipeline.archive import list_packs
+    from drum_pipeline.assets.partitions import archive_packs
+
+    registered = instance.get_dynamic_partitions(archive_packs.name)
+    present = set(list_packs(settings.archive_dir))
+    for gone in sorted(set(registered) - present):
+        instance.delete_dynamic_partition(archive_packs.name, gone)
+        settings.layout.partition_path("archive_index", gone).unlink(missing_ok=True)
+        settings.layout.partition_path("archive_index", gone, ".jsonl").unlink(missing_ok=True)
+    return sorted(present & set(registered))
+
+
+def _succeeded(result) -> bool:
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            print(f"drum-pipeline: step {event.step_key} failed: {error.message.strip()}", file=sys.stderr)
+    return result.success
 
 
 def _demo(args: argparse.Namespace) -> int:

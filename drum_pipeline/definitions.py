@@ -1,28 +1,33 @@
 """The one Definitions object of drum-pipeline."""
 
-from __future__ import annotations
-
 import warnings
 
 import dagster as dg
 
+from drum_pipeline.assets.archive import archive_index, rebuilt_archive
 from drum_pipeline.assets.features import audio_statistics, mfcc_features, spectrogram_features
-from drum_pipeline.assets.models import evaluation_report, model1, model2_classifier, model2_encoder
 from drum_pipeline.assets.inputs import sample_archive, sample_library, taxonomy
 from drum_pipeline.assets.labels import curated_training_set, label_extraction
+from drum_pipeline.assets.models import evaluation_report, model1, model2_classifier, model2_encoder
 from drum_pipeline.resources import DrumPipelineConfig
 
-with warnings.catch_warnings():
+# The main job observes the input folders (registering the archive's packs) and materializes
+# everything up to the deployed models; then each pack's archive_index partition runs, then the
+# rebuild. `drum-pipeline run` runs the three in that order.
+with warnings.catch_warnings():  # include_sources is beta; observing the folders in the job is the point
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
-    # Observes the input folders, then materializes everything downstream, in one run.
-    drum_pipeline_job = dg.define_asset_job(
-        "drum_pipeline", selection=dg.AssetSelection.all(include_sources=True)
+    training_job = dg.define_asset_job(
+        "drum_pipeline",
+        selection=dg.AssetSelection.all(include_sources=True) - dg.AssetSelection.assets(archive_index, rebuilt_archive),
     )
+archive_index_job = dg.define_asset_job("archive_index", selection=[archive_index])
+rebuild_job = dg.define_asset_job("rebuild_archive", selection=[rebuilt_archive])
 
 defs = dg.Definitions(
     assets=[sample_library, sample_archive, taxonomy, label_extraction, curated_training_set,
             mfcc_features, spectrogram_features, audio_statistics,
-            model1, model2_encoder, model2_classifier, evaluation_report],
-    jobs=[drum_pipeline_job],
+            model1, model2_encoder, model2_classifier, evaluation_report,
+            archive_index, rebuilt_archive],
+    jobs=[training_job, archive_index_job, rebuild_job],
     resources={"config": DrumPipelineConfig()},
 )

@@ -12,16 +12,23 @@ from sklearn.metrics import classification_report, confusion_matrix, f1_score
 from drum_pipeline.plots import confusion_matrix_png
 
 
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """F1 averaged over the classes present in `y_true` (a class a split lacks does not count as 0)."""
+    if len(y_true) == 0:
+        return 0.0
+    return float(f1_score(y_true, y_pred, labels=np.unique(y_true), average="macro", zero_division=0))
+
+
 def evaluate(y_true: np.ndarray, probabilities: np.ndarray, classes: list[str]) -> dict:
-    """Macro and weighted F1, accuracy, the per-class report and the confusion matrix."""
+    """Macro F1 (over the classes present), weighted F1, accuracy, the per-class report and the
+    confusion matrix."""
     y_pred = probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, int)
     labels = list(range(len(classes)))
     report = classification_report(y_true, y_pred, labels=labels, target_names=classes, output_dict=True,
                                    zero_division=0)
     return {
         "n": int(len(y_true)),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))
-        if len(y_true) else 0.0,
+        "macro_f1": macro_f1(y_true, y_pred),
         "weighted_f1": float(report["weighted avg"]["f1-score"]) if len(y_true) else 0.0,
         "accuracy": float(np.mean(y_true == y_pred)) if len(y_true) else 0.0,
         "report": report,

@@ -19,7 +19,13 @@ class ModelSet:
     classes: list[str]
     model1: object
     model2: object
+    encoder: object  # Model 2's autoencoder encoder: the embedding for fine labels and similar sounds
     temperatures: dict[str, float]
+
+    def embed(self, logmel: np.ndarray, batch_size: int = 512) -> np.ndarray:
+        if len(logmel) == 0:
+            return np.zeros((0, self.encoder.output_shape[-1]), np.float32)
+        return self.encoder.predict(logmel[..., None], batch_size=batch_size, verbose=0)
 
     def predict(self, mfcc: np.ndarray, logmel: np.ndarray, batch_size: int = 512) -> dict[str, np.ndarray]:
         """Class probabilities of Model 1, Model 2 and the ensemble (the mean of the calibrated two)."""
@@ -37,5 +43,49 @@ def load_model_set(models_root: Path, classes: list[str], params: FeatureParams,
     """Model 1 and Model 2 of `stage` (deployed by default), checked against the classes and parameters."""
     model1, meta1 = load_model(model_dir(models_root, "model1", stage), classes, params)
     model2, meta2 = load_model(model_dir(models_root, "model2_classifier", stage), classes, params)
-    return ModelSet(list(classes), model1, model2, {"model1": meta1.get("temperature", 1.0),
-                                                    "model2_classifier": meta2.get("temperature", 1.0)})
+    encoder, _ = load_model(model_dir(models_root, "model2_encoder", stage), classes, params)
+    return ModelSet(list(classes), model1, model2, encoder, {"model1": meta1.get("temperature", 1.0),
+                                                             "model2_classifier": meta2.get("temperature", 1.0)})
+
+
+@dataclass
+class Reference:
+    """Embeddings of known sounds (the curated training files) with their labels: fine labels come
+    from the nearest known sounds of the predicted class, and the distance to the nearest one says
+    how unfamiliar a sound is (relative to the typical distance between known sounds)."""
+
+    embeddings: np.ndarray  # standardised
+    labels: np.ndarray
+    fine_labels: np.ndarray
+    mean: np.ndarray
+    scale: np.ndarray
+    typical_distance: float
+
+    @classmethod
+    def build(cls, embeddings: np.ndarray, labels, fine_labels) -> "Reference":
+        mean, scale = embeddings.mean(axis=0), embeddings.std(axis=0) + 1e-6
+        z = (embeddings - mean) / scale
+        nearest = np.sort(_distances(z, z), axis=1)[:, 1] if len(z) > 1 else np.ones(1)
+        return cls(z, np.asarray(labels), np.asarray(fine_labels), mean, scale, float(np.median(nearest)) or 1.0)
+
+    def fine_labels_and_novelty(self, embeddings: np.ndarray, labels: list[str], k: int = 5):
+        """Per row: the majority fine label of the k nearest known sounds of `labels[i]`, and the
+        distance to the nearest known sound over the typical distance."""
+        z = (embeddings - self.mean) / self.scale
+        distances = _distances(z, self.embeddings)
+        fine = []
+        for row, label in enumerate(labels):
+            same = np.flatnonzero(self.labels == label)
+            if len(same) == 0:
+                fine.append(label)
+                continue
+            nearest = same[np.argsort(distances[row, same])[:k]]
+            values, counts = np.unique(self.fine_labels[nearest], return_counts=True)
+            fine.append(str(values[np.argmax(counts)]))
+        novelty = distances.min(axis=1) / self.typical_distance if len(z) else np.zeros(0)
+        return fine, novelty
+
+
+def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    squared = (a**2).sum(axis=1)[:, None] + (b**2).sum(axis=1)[None, :] - 2 * a @ b.T
+    return np.sqrt(np.maximum(squared, 0))

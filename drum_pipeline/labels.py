@@ -24,7 +24,8 @@ class LabelDecision:
     source: str  # what decided: "file", "folder", "file+folder" or ""
 
 
-def _nearest_folder(taxonomy: Taxonomy, relpath: str) -> tuple[str, NameMatch]:
+def nearest_folder(taxonomy: Taxonomy, relpath: str) -> tuple[str, NameMatch]:
+    """The nearest folder of `relpath` whose name says something, and what it says."""
     for folder in reversed(PurePosixPath(relpath).parts[:-1]):
         found = taxonomy.match(folder)
         if found.status != "none":
@@ -36,7 +37,7 @@ def decide_label(taxonomy: Taxonomy, relpath: str) -> LabelDecision:
     """The label of the file at `relpath` (POSIX, relative to the library root); never a guess."""
     name = PurePosixPath(relpath).stem
     by_name = taxonomy.match(name)
-    folder, by_folder = _nearest_folder(taxonomy, relpath)
+    folder, by_folder = nearest_folder(taxonomy, relpath)
 
     for found, where in ((by_name, f"file name '{name}'"), (by_folder, f"folder '{folder}'")):
         if found.status == "non_drum":

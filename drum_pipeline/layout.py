@@ -18,6 +18,22 @@ class OutputLayout:
         """`tables/<name>.parquet`, readable by pandas, DuckDB or Arrow without Dagster."""
         return self.root / "tables" / f"{name}.parquet"
 
+    def partition_path(self, name: str, key: str, suffix: str = ".parquet") -> Path:
+        """`tables/<name>/<key>.parquet` for a partitioned table (JSON lines: `jsonl/<name>/<key>.jsonl`)."""
+        folder = "tables" if suffix == ".parquet" else suffix.lstrip(".")
+        return self.root / folder / name / f"{key}{suffix}"
+
+    def write_partition(self, name: str, key: str, frame: pd.DataFrame) -> None:
+        """One partition as Parquet, and as JSON lines for tools that stream."""
+        write_parquet_atomic(frame, self.partition_path(name, key))
+        write_atomic(self.partition_path(name, key, ".jsonl"),
+                     lambda tmp: frame.to_json(tmp, orient="records", lines=True, force_ascii=False))
+
+    def read_partitions(self, name: str) -> pd.DataFrame:
+        """All partitions of a partitioned table, concatenated (empty when none was written)."""
+        files = sorted((self.root / "tables" / name).glob("*.parquet"))
+        return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else pd.DataFrame()
+
     @property
     def models_dir(self) -> Path:
         return self.root / "models"
@@ -50,14 +66,19 @@ class OutputLayout:
         return pd.read_parquet(path)
 
 
-def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
-    """Write to a temporary file beside `path`, then rename, so readers never see half a table."""
+def write_atomic(path: Path, write) -> None:
+    """Call `write(temporary path)` beside `path`, then rename, so readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        frame.to_parquet(tmp, index=False)
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
+    """Write a Parquet table atomically (see write_atomic)."""
+    write_atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))

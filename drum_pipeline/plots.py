@@ -63,3 +63,16 @@ def history_png(history: dict[str, list[float]], title: str) -> bytes:
         ax.legend(fontsize=7)
     fig.suptitle(title, fontsize=9)
     return _png(fig)
+
+
+def bar_chart_png(counts: dict[str, int], title: str) -> bytes:
+    """Horizontal bars, one per key."""
+    keys = list(counts)
+    fig, ax = plt.subplots(figsize=(4.2, 0.3 * len(keys) + 0.8))
+    ax.barh(keys, [counts[k] for k in keys], color="#4a7ab5")
+    ax.invert_yaxis()
+    for i, key in enumerate(keys):
+        ax.text(counts[key], i, f" {counts[key]}", va="center", fontsize=7)
+    ax.tick_params(labelsize=8)
+    ax.set_title(title, fontsize=9)
+    return _png(fig)

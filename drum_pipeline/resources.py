@@ -18,6 +18,7 @@ class DrumPipelineConfig(dg.ConfigurableResource):
     confidence_threshold: float | None = None
     min_macro_f1: float | None = None
     max_epochs: int | None = None
+    link_mode: str = ""
 
     def settings(self) -> Settings:
         return Settings.resolve(
@@ -28,4 +29,5 @@ class DrumPipelineConfig(dg.ConfigurableResource):
             taxonomy_path=self.taxonomy_path or None,
             min_macro_f1=self.min_macro_f1,
             max_epochs=self.max_epochs,
+            link_mode=self.link_mode or None,
         )

@@ -28,6 +28,7 @@ class Settings:
     confidence_threshold: float = 0.5
     min_macro_f1: float = 0.5
     max_epochs: int = 0  # 0: the training defaults; a small number makes a quick (and worse) run
+    link_mode: str = "symlink"
     seed: int = DEFAULT_SEED
 
     @classmethod
@@ -41,6 +42,7 @@ class Settings:
         taxonomy_path: str | None = None,
         min_macro_f1: float | None = None,
         max_epochs: int | None = None,
+        link_mode: str | None = None,
     ) -> "Settings":
         """Explicit values win, then the DRUM_* environment variables, then the defaults under data/."""
         library = library_dir or os.environ.get("DRUM_LIBRARY_DIR") or DEFAULT_LIBRARY_DIR
@@ -51,6 +53,9 @@ class Settings:
         if threshold is None:
             threshold = float(os.environ.get("DRUM_CONFIDENCE_THRESHOLD", "0.5"))
         floor = min_macro_f1 if min_macro_f1 is not None else float(os.environ.get("DRUM_MIN_MACRO_F1", "0.5"))
+        mode = link_mode or os.environ.get("DRUM_LINK_MODE") or "symlink"
+        if mode not in ("symlink", "hardlink", "copy"):
+            raise ValueError(f"unknown link mode {mode!r}: choose symlink, hardlink or copy")
         for name, value in (("confidence threshold", threshold), ("minimum macro-F1", floor)):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {value}")
@@ -63,6 +68,7 @@ class Settings:
             taxonomy_path=Path(taxonomy).expanduser().resolve(),
             confidence_threshold=threshold,
             min_macro_f1=floor,
+            link_mode=mode,
             max_epochs=max_epochs if max_epochs is not None else int(os.environ.get("DRUM_MAX_EPOCHS", "0")),
             seed=DEFAULT_SEED if seed is None else seed,
         )
@@ -76,6 +82,12 @@ class Settings:
             config = replace(config, epochs=min(config.epochs, self.max_epochs),
                              autoencoder_epochs=min(config.autoencoder_epochs, self.max_epochs))
         return config
+
+    def sorting_rules(self):
+        """When a classified archive file goes to unsorted."""
+        from drum_pipeline.archive import SortingRules
+
+        return SortingRules(confidence_threshold=self.confidence_threshold)
 
     @property
     def layout(self) -> OutputLayout:

@@ -42,6 +42,7 @@ class Taxonomy:
     aliases: dict[tuple[str, ...], tuple[str, ...]]
     non_drum: frozenset[str]
     folder_may_hold: dict[str, frozenset[str]]
+    makers: list[tuple[tuple[str, ...], str]]  # (word run, maker), longest runs first
     digest: str  # sha256 of the file's bytes: part of every downstream code version
     _known: frozenset[str] = field(init=False, repr=False)
 
@@ -99,6 +100,14 @@ class Taxonomy:
         if len(tied) > 1:
             return NameMatch("labelled", label, label, f"several {label} words: {', '.join(tied)}")
         return NameMatch("labelled", fine, label, f"'{' '.join(sorted(rule))}'")
+
+    def maker(self, path: str) -> str:
+        """The manufacturer or machine a path names ("Roland TR-808/BD.wav" -> "Roland"), or ''."""
+        words = [w.lower() for w in _WORD.findall(path)]
+        for run, maker in self.makers:
+            if any(tuple(words[i : i + len(run)]) == run for i in range(len(words) - len(run) + 1)):
+                return maker
+        return ""
 
     def folder_may_hold_class(self, folder_class: str, file_class: str) -> bool:
         return folder_class == file_class or file_class in self.folder_may_hold.get(folder_class, ())
@@ -177,10 +186,16 @@ def load_taxonomy(path: Path | str | None = None) -> Taxonomy:
                 raise fail(key, f"folder_may_hold names unknown class {name!r}")
         folder_may_hold[str(key.value)] = frozenset(held)
 
+    makers: list[tuple[tuple[str, ...], str]] = []
+    for key, value in sections.get("makers", yaml.MappingNode(None, [])).value:
+        for item in getattr(value, "value", []):
+            makers.append((tuple(w.lower() for w in _WORD.findall(str(item.value))), str(key.value)))
+    makers.sort(key=lambda entry: -len(entry[0]))
+
     for canonical in classes:
         if canonical not in fine_to_class:
             raise fail(classes_node, f"class {canonical!r} has no generic fine label of its own name")
-    taxonomy = Taxonomy(classes, fine_to_class, rules, aliases, non_drum, folder_may_hold,
+    taxonomy = Taxonomy(classes, fine_to_class, rules, aliases, non_drum, folder_may_hold, makers,
                         hashlib.sha256(raw).hexdigest())
     for (rule, fine), node in zip(rules, rule_lines):
         for token in sorted(rule):

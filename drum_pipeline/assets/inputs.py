@@ -6,6 +6,8 @@ import warnings
 
 import dagster as dg
 
+from drum_pipeline.archive import list_packs
+from drum_pipeline.assets.partitions import archive_packs
 from drum_pipeline.demo import ensure_demo_archive, ensure_demo_library
 from drum_pipeline.folders import fingerprint, scan_audio_files
 from drum_pipeline.resources import DrumPipelineConfig
@@ -44,6 +46,11 @@ with warnings.catch_warnings():
         settings = config.settings()
         if message := ensure_demo_archive(settings):
             context.log.info(message)
+        packs = list_packs(settings.archive_dir)
+        new = sorted(set(packs) - set(context.instance.get_dynamic_partitions(archive_packs.name)))
+        if new:
+            context.instance.add_dynamic_partitions(archive_packs.name, new)
+            context.log.info(f"{len(new)} new packs: {', '.join(new[:20])}{' ...' if len(new) > 20 else ''}")
         return _observe(context, settings.archive_dir)
 
     @dg.observable_source_asset(group_name="inputs")

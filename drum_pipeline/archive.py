@@ -1,0 +1,172 @@
+"""The archive index: every file of one pack with its content hash, duplicates, the models'
+predictions, the fine label, the folder's own claim, the maker, and errors.
+
+A pack is a top-level folder of the archive; files at the archive root form the pack
+ROOT_PACK. Within a pack, a file whose bytes equal an earlier file's (by path) is a duplicate
+pointing at it; copies across packs are found when the archive is rebuilt.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from drum_pipeline.feature_cache import FeatureCache, extract_missing, feature_matrix
+from drum_pipeline.folders import AudioFile, is_audio_name, scan_audio_files
+from drum_pipeline.hashing import HashCache
+from drum_pipeline.inference import ModelSet, Reference
+from drum_pipeline.labels import nearest_folder
+from drum_pipeline.taxonomy import Taxonomy
+
+ROOT_PACK = "(archive root)"
+UNSORTED = "unsorted"
+INDEX_COLUMNS = [
+    "path", "pack", "sha256", "status", "label", "fine_label", "confidence", "predicted_label", "reason",
+    "model1_label", "model1_confidence", "model2_label", "model2_confidence", "novelty", "duplicate_of",
+    "folder_label", "folder_agrees", "maker", "duration", "size", "error",
+]
+
+
+@dataclass(frozen=True)
+class SortingRules:
+    confidence_threshold: float = 0.5  # under it, a file is unsorted
+    max_one_shot_seconds: float = 6.0  # longer files are loops or phrases: unsorted
+    max_novelty: float = 2.0  # farther from every known sound than this many typical distances: unsorted
+
+
+def pack_of(relpath: str) -> str:
+    parts = PurePosixPath(relpath).parts
+    return parts[0] if len(parts) > 1 else ROOT_PACK
+
+
+def list_packs(archive_root: Path) -> list[str]:
+    """The packs of an archive: its top-level folders that hold audio, and ROOT_PACK for loose files."""
+    return sorted({pack_of(f.relpath) for f in scan_audio_files(archive_root)})
+
+
+def pack_files(archive_root: Path, pack: str) -> list[AudioFile]:
+    """The audio files of one pack, with paths relative to the archive root."""
+    archive_root = Path(archive_root)
+    if pack == ROOT_PACK:
+        found = []
+        for entry in sorted(os.scandir(archive_root), key=lambda e: e.name) if archive_root.is_dir() else []:
+            if entry.name.startswith(".") or not is_audio_name(entry.name) or entry.is_dir():
+                continue
+            try:
+                st = entry.stat()
+                size, mtime = st.st_size, st.st_mtime_ns
+            except OSError:
+                size, mtime = -1, 0
+            found.append(AudioFile(Path(entry.path), entry.name, size, mtime))
+        return found
+    return [AudioFile(f.path, f"{pack}/{f.relpath}", f.size, f.mtime_ns) for f in scan_audio_files(archive_root / pack)]
+
+
+def build_reference(models: ModelSet, spectrograms: pd.DataFrame, params) -> Reference:
+    """The known sounds: the curated training files' embeddings with their labels."""
+    known = spectrograms[(spectrograms["error"] == "") & (spectrograms["split"] == "train")]
+    embeddings = models.embed(feature_matrix(known, "logmel", params))
+    return Reference.build(embeddings, known["label"].to_numpy(), known["fine_label"].to_numpy())
+
+
+def classify_pack(
+    files: list[AudioFile],
+    pack: str,
+    hashes: HashCache,
+    cache: FeatureCache,
+    models: ModelSet,
+    reference: Reference,
+    taxonomy: Taxonomy,
+    rules: SortingRules = SortingRules(),
+    chunk_size: int = 2048,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[pd.DataFrame, dict]:
+    """The index rows of one pack (columns INDEX_COLUMNS, sorted by path) and counters of the work done."""
+    rows: dict[str, dict] = {}
+    first_of_hash: dict[str, str] = {}
+    for f in sorted(files, key=lambda f: f.relpath):
+        row = {column: None for column in INDEX_COLUMNS}
+        folder, claim = nearest_folder(taxonomy, f.relpath)
+        row.update(path=f.relpath, pack=pack, size=f.size, error="", reason="", duplicate_of="",
+                   folder_label=claim.label if claim.status == "labelled" else "", maker=taxonomy.maker(f.relpath))
+        try:
+            row["sha256"] = hashes.sha256(f.path)
+        except OSError as exc:
+            row.update(sha256="", status="error", label=UNSORTED, error=f"cannot read: {exc.strerror or exc}")
+        if row["sha256"]:
+            if row["sha256"] in first_of_hash:
+                row.update(status="duplicate", duplicate_of=first_of_hash[row["sha256"]])
+            else:
+                first_of_hash[row["sha256"]] = f.relpath
+        rows[f.relpath] = row
+    hashes.flush()
+
+    originals = [(sha, path) for sha, path in first_of_hash.items()]
+    by_path = {f.relpath: f.path for f in files}
+    report = extract_missing(((sha, by_path[path]) for sha, path in originals), cache, progress=progress)
+    for start in range(0, len(originals), chunk_size):
+        _classify_chunk(originals[start : start + chunk_size], rows, cache, models, reference, rules)
+
+    for row in rows.values():
+        if row["status"] == "duplicate":
+            original = rows[row["duplicate_of"]]
+            for key in INDEX_COLUMNS:
+                if key not in ("path", "status", "duplicate_of", "folder_label", "maker", "size", "folder_agrees"):
+                    row[key] = original[key]
+            row["status"] = "duplicate"
+        row["folder_agrees"] = bool(row["folder_label"]) and row["folder_label"] == row["predicted_label"]
+    table = pd.DataFrame(list(rows.values()), columns=INDEX_COLUMNS)
+    return table.astype({"confidence": float, "model1_confidence": float, "model2_confidence": float,
+                         "novelty": float, "duration": float}), {
+        "files": len(files), "hashed": hashes.misses, "extracted": report.extracted, "cached": report.cached,
+        "decode_failed": report.failed}
+
+
+def _classify_chunk(originals, rows, cache, models, reference, rules) -> None:
+    records = {r.sha256: r for r in cache.get(sha for sha, _ in originals)}
+    decoded = []
+    for sha, path in originals:
+        record = records.get(sha)
+        row = rows[path]
+        if record is None or record.error:
+            row.update(status="error", label=UNSORTED, error=record.error if record else "not extracted")
+            continue
+        row["duration"] = record.stats.get("duration")
+        decoded.append((path, record))
+    if not decoded:
+        return
+    mfcc = np.stack([r.mfcc for _, r in decoded])
+    logmel = np.stack([r.logmel for _, r in decoded])
+    probabilities = models.predict(mfcc, logmel)
+    classes = np.array(models.classes)
+    ensemble = probabilities["ensemble"]
+    predicted = classes[ensemble.argmax(axis=1)]
+    fine, novelty = reference.fine_labels_and_novelty(models.embed(logmel), list(predicted))
+    for i, (path, _) in enumerate(decoded):
+        row = rows[path]
+        row.update(
+            status="ok", predicted_label=str(predicted[i]), fine_label=fine[i],
+            confidence=float(ensemble[i].max()), novelty=float(novelty[i]),
+            model1_label=str(classes[probabilities["model1"][i].argmax()]),
+            model1_confidence=float(probabilities["model1"][i].max()),
+            model2_label=str(classes[probabilities["model2"][i].argmax()]),
+            model2_confidence=float(probabilities["model2"][i].max()),
+        )
+        row["reason"] = unsorted_reason(row["confidence"], row["duration"], row["novelty"], rules)
+        row["label"] = UNSORTED if row["reason"] else row["predicted_label"]
+
+
+def unsorted_reason(confidence: float, duration: float, novelty: float, rules: SortingRules) -> str:
+    """Why a classified file goes to unsorted ('' when it does not)."""
+    if duration is not None and duration > rules.max_one_shot_seconds:
+        return f"too long for a one-shot ({duration:.1f} s)"
+    if novelty is not None and novelty > rules.max_novelty:
+        return f"unlike any known drum sound (novelty {novelty:.1f})"
+    if confidence < rules.confidence_threshold:
+        return f"confidence {confidence:.2f} under {rules.confidence_threshold:g}"
+    return ""

@@ -1,0 +1,103 @@
+"""The archive index (one partition per pack) and the rebuilt, sorted mirror."""
+
+import json
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from drum_pipeline.archive import build_reference, classify_pack, pack_files
+from drum_pipeline.assets._metadata import markdown_table, png_image
+from drum_pipeline.assets.partitions import archive_packs
+from drum_pipeline.feature_cache import FeatureCache
+from drum_pipeline.features import FeatureParams
+from drum_pipeline.hashing import HashCache
+from drum_pipeline.inference import load_model_set
+from drum_pipeline.layout import write_atomic
+from drum_pipeline.plots import bar_chart_png
+from drum_pipeline.progress import ProgressLog
+from drum_pipeline.rebuild import apply, plan
+from drum_pipeline.resources import DrumPipelineConfig
+from drum_pipeline.taxonomy import load_taxonomy
+
+
+
+def _summary(table: pd.DataFrame, label_column: str = "label") -> dict:
+    statuses = table["status"].value_counts()
+    counts = table.loc[table["status"].isin(["ok", "placed"]), label_column].value_counts()
+    confidence = table["confidence"].dropna()
+    histogram = np.histogram(confidence, bins=np.linspace(0, 1, 11))[0] if len(confidence) else np.zeros(10, int)
+    return {
+        "files": len(table),
+        "errors": int(statuses.get("error", 0)),
+        "duplicates": int(statuses.get("duplicate", 0)),
+        "per_class": markdown_table(counts.rename_axis("label").reset_index()),
+        "class_distribution": png_image(bar_chart_png(counts.to_dict(), "files per class"), "files per class"),
+        "confidence_histogram": markdown_table(pd.DataFrame(
+            {"confidence": [f"{b / 10:.1f}-{(b + 1) / 10:.1f}" for b in range(10)], "files": histogram})),
+    }
+
+
+@dg.asset(
+    group_name="archive",
+    partitions_def=archive_packs,
+    deps=["sample_archive", "evaluation_report", "spectrogram_features"],
+    code_version="1",
+)
+def archive_index(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
+    """Every file of one pack: content hash, duplicates (pointing at the earlier file), the
+    ensemble's label and fine label with confidence, each model's prediction, the folder's own
+    claim and whether the audio agrees, the maker, and errors. Under the confidence threshold,
+    too long for a one-shot, or unlike any known drum sound, the label is `unsorted`."""
+    settings = config.settings()
+    pack = context.partition_key
+    taxonomy = load_taxonomy(settings.taxonomy_path)
+    params = FeatureParams()
+    models = load_model_set(settings.layout.models_dir, list(taxonomy.classes), params)
+    reference = build_reference(models, settings.layout.read_table("spectrogram_features"), params)
+    files = pack_files(settings.archive_dir, pack)
+    with HashCache(settings.layout.hash_cache_path) as hashes, FeatureCache(settings.layout.cache_dir, params) as cache:
+        table, work = classify_pack(files, pack, hashes, cache, models, reference, taxonomy,
+                                    settings.sorting_rules(), progress=ProgressLog(context.log.info, f"pack {pack}"))
+    context.log.info(f"pack {pack}: {work['files']} files, {work['hashed']} hashed ({work['files'] - work['hashed']} "
+                     f"unchanged), {work['extracted']} decoded, {work['cached']} from the feature cache, "
+                     f"{int((table['status'] == 'duplicate').sum())} duplicates skipped")
+    path = settings.layout.partition_path("archive_index", pack)
+    settings.layout.write_partition("archive_index", pack, table)
+    disagreements = table[(table["folder_label"] != "") & ~table["folder_agrees"] & (table["status"] == "ok")]
+    return dg.MaterializeResult(metadata={
+        "path": dg.MetadataValue.path(str(path)),
+        "dagster/row_count": len(table),
+        **_summary(table),
+        **{f"work_{key}": value for key, value in work.items()},
+        "folder_disagreements": markdown_table(disagreements[["path", "folder_label", "predicted_label", "confidence"]]),
+        "makers": ", ".join(sorted(set(table["maker"]) - {""})) or "none found",
+    })
+
+
+@dg.asset(group_name="archive", deps=[archive_index], code_version="1")
+def rebuilt_archive(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
+    """The sorted mirror at rebuilt/<label>/<pack>/<path in pack> (symlinks by default), made from
+    the index alone. Idempotent; originals are never touched. Its ledger lists every archive
+    file as placed, duplicate or error."""
+    settings = config.settings()
+    packs = set(context.instance.get_dynamic_partitions(archive_packs.name))
+    index = settings.layout.read_partitions("archive_index")
+    if len(index):
+        index = index[index["pack"].isin(packs)]
+    entries, ledger = plan(index, settings.archive_dir, settings.sorting_rules())
+    counts = apply(entries, settings.layout.rebuilt_dir, settings.link_mode)
+    context.log.info(f"rebuilt archive ({settings.link_mode}): " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    path = settings.layout.write_table("rebuilt_archive", ledger)
+    summary = {"per_pack": ledger.groupby(["pack", "status"]).size().unstack(fill_value=0).reset_index().to_dict("records"),
+               **counts}
+    write_atomic(settings.layout.reports_dir / "rebuilt_archive.json",
+                 lambda tmp: open(tmp, "w").write(json.dumps(summary, indent=1, default=int)))
+    return dg.MaterializeResult(metadata={
+        "path": dg.MetadataValue.path(str(settings.layout.rebuilt_dir)),
+        "ledger": dg.MetadataValue.path(str(path)),
+        "link_mode": settings.link_mode,
+        **counts,
+        **_summary(ledger),
+        "per_pack": markdown_table(ledger.groupby(["pack", "status"]).size().unstack(fill_value=0).reset_index()),
+    })
