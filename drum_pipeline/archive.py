@@ -19,9 +19,10 @@ import pandas as pd
 from drum_pipeline.feature_cache import FeatureCache, extract_missing, feature_matrix
 from drum_pipeline.folders import AudioFile, is_audio_name, scan_audio_files
 from drum_pipeline.hashing import HashCache
-from drum_pipeline.inference import ModelSet, Reference
+from drum_pipeline.features import FeatureParams
+from drum_pipeline.inference import ModelSet, Reference, load_model_set
 from drum_pipeline.labels import nearest_folder
-from drum_pipeline.taxonomy import Taxonomy
+from drum_pipeline.taxonomy import Taxonomy, load_taxonomy
 
 ROOT_PACK = "(archive root)"
 UNSORTED = "unsorted"
@@ -67,6 +68,26 @@ def pack_files(archive_root: Path, pack: str) -> list[AudioFile]:
     return [AudioFile(f.path, f"{pack}/{f.relpath}", f.size, f.mtime_ns) for f in scan_audio_files(archive_root / pack)]
 
 
+@dataclass
+class Classifier:
+    """What classifying needs: the taxonomy, the feature parameters, the deployed models and the
+    known sounds (loaded once; the models are cached per process)."""
+
+    taxonomy: Taxonomy
+    params: FeatureParams
+    models: ModelSet
+    reference: Reference
+
+
+def load_classifier(settings) -> Classifier:
+    """The deployed models of `settings`' output folder; ModelMismatchError when there are none."""
+    taxonomy = load_taxonomy(settings.taxonomy_path)
+    params = FeatureParams()
+    models = load_model_set(settings.layout.models_dir, list(taxonomy.classes), params)
+    reference = build_reference(models, settings.layout.read_table("spectrogram_features"), params)
+    return Classifier(taxonomy, params, models, reference)
+
+
 def build_reference(models: ModelSet, spectrograms: pd.DataFrame, params) -> Reference:
     """The known sounds: the curated training files' embeddings with their labels."""
     known = spectrograms[(spectrograms["error"] == "") & (spectrograms["split"] == "train")]
@@ -79,14 +100,13 @@ def classify_pack(
     pack: str,
     hashes: HashCache,
     cache: FeatureCache,
-    models: ModelSet,
-    reference: Reference,
-    taxonomy: Taxonomy,
+    classifier: Classifier,
     rules: SortingRules = SortingRules(),
     chunk_size: int = 2048,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """The index rows of one pack (columns INDEX_COLUMNS, sorted by path) and counters of the work done."""
+    taxonomy, models, reference = classifier.taxonomy, classifier.models, classifier.reference
     rows: dict[str, dict] = {}
     first_of_hash: dict[str, str] = {}
     for f in sorted(files, key=lambda f: f.relpath):
@@ -170,3 +190,22 @@ def unsorted_reason(confidence: float, duration: float, novelty: float, rules: S
     if confidence < rules.confidence_threshold:
         return f"confidence {confidence:.2f} under {rules.confidence_threshold:g}"
     return ""
+
+
+def similar_sounds(classifier: Classifier, cache: FeatureCache, index: pd.DataFrame, logmel: np.ndarray,
+                   n: int = 10) -> pd.DataFrame:
+    """The `n` archive files nearest to a spectrogram in Model 2's embedding, with distances
+    (standardised embedding units; the typical distance between known sounds is about 1 in
+    `novelty` terms)."""
+    ok = index[index["status"] == "ok"]
+    records = {r.sha256: r for r in cache.get(ok["sha256"])}
+    ok = ok[ok["sha256"].map(lambda sha: sha in records and not records[sha].error)]
+    if ok.empty:
+        return pd.DataFrame(columns=["path", "label", "distance"])
+    archive = classifier.models.embed(np.stack([records[sha].logmel for sha in ok["sha256"]]))
+    query = classifier.models.embed(logmel[None])
+    ref = classifier.reference
+    distance = np.linalg.norm((archive - ref.mean) / ref.scale - (query - ref.mean) / ref.scale, axis=1)
+    nearest = np.argsort(distance)[:n]
+    return pd.DataFrame({"path": ok["path"].to_numpy()[nearest], "label": ok["label"].to_numpy()[nearest],
+                         "distance": (distance[nearest] / ref.typical_distance).round(3)})

@@ -35,7 +35,7 @@ def _run(args: argparse.Namespace) -> int:
                 instance=instance, run_config=run_config, raise_on_error=False)):
             return 1
         packs = _current_packs(instance, settings)
-        failed = [pack for pack in packs if not _succeeded(defs.resolve_job_def("archive_index").execute_in_process(
+        failed = [pack for pack in packs if not _succeeded(defs.resolve_job_def("classify_archive").execute_in_process(
             instance=instance, run_config=run_config, partition_key=pack, raise_on_error=False))]
         if not _succeeded(defs.resolve_job_def("rebuild_archive").execute_in_process(
                 instance=instance, run_config=run_config, raise_on_error=False)):
@@ -67,6 +67,184 @@ def _succeeded(result) -> bool:
             error = event.step_failure_data.error
             print(f"drum-pipeline: step {event.step_key} failed: {error.message.strip()}", file=sys.stderr)
     return result.success
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.resolve(getattr(args, "library", None), getattr(args, "archive", None),
+                            getattr(args, "output", None), confidence_threshold=getattr(args, "threshold", None),
+                            link_mode=getattr(args, "mode", None))
+
+
+def _print_table(frame, fmt: str) -> None:
+    if fmt == "json":
+        print(frame.to_json(orient="records", indent=1, force_ascii=False))
+    elif fmt == "jsonl":
+        if len(frame):
+            print(frame.to_json(orient="records", lines=True, force_ascii=False).rstrip("\n"))
+    else:
+        print(frame.to_string(index=False) if len(frame) else "(nothing)")
+
+
+def _classify(args: argparse.Namespace) -> int:
+    """Classify audio files or folders with the deployed models (nothing is written but caches)."""
+    from tqdm import tqdm
+
+    from drum_pipeline.archive import classify_pack, load_classifier
+    from drum_pipeline.feature_cache import FeatureCache
+    from drum_pipeline.folders import AudioFile, scan_audio_files
+    from drum_pipeline.hashing import HashCache
+
+    files, missing = [], []
+    for given in args.paths:
+        path = Path(given).expanduser()
+        if path.is_dir():
+            files += [AudioFile(f.path, f"{given.rstrip('/')}/{f.relpath}", f.size, f.mtime_ns)
+                      for f in scan_audio_files(path)]
+        elif path.exists() or path.is_symlink():
+            stat = path.stat() if path.exists() else None
+            files.append(AudioFile(path, given, stat.st_size if stat else -1, stat.st_mtime_ns if stat else 0))
+        else:
+            missing.append(given)
+    for given in missing:
+        print(f"drum-pipeline: {given}: no such file or folder", file=sys.stderr)
+    if not files:
+        print("drum-pipeline: no audio files to classify", file=sys.stderr)
+        return 1
+    settings = _settings(args)
+    classifier = load_classifier(settings)
+    bar = tqdm(total=len(files), unit="file", disable=len(files) < 200 or not sys.stderr.isatty(), file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    with HashCache(settings.layout.hash_cache_path) as hashes, FeatureCache(settings.layout.cache_dir,
+                                                                             classifier.params) as cache:
+        table, _ = classify_pack(files, "cli", hashes, cache, classifier, settings.sorting_rules(), progress=progress)
+    bar.close()
+    columns = ["path", "status", "label", "fine_label", "confidence", "reason", "error"]
+    shown = table[columns] if args.format == "table" else table.drop(columns=["pack"])
+    _print_table(shown.round({"confidence": 3}), args.format)
+    failed = int((table["status"] == "error").sum())
+    if failed and args.format == "table":
+        print(f"{failed} of {len(table)} files could not be read (status error)", file=sys.stderr)
+    return 0 if failed < len(table) else 1
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    """Regenerate the sorted mirror from the archive index alone (no models, no audio)."""
+    from drum_pipeline.archive import list_packs
+    from drum_pipeline.rebuild import apply, plan
+
+    settings = _settings(args)
+    index = settings.layout.read_partitions("archive_index")
+    if index.empty:
+        print("drum-pipeline: no archive index yet: run `drum-pipeline run` first", file=sys.stderr)
+        return 1
+    index = index[index["pack"].isin(list_packs(settings.archive_dir))]
+    entries, ledger = plan(index, settings.archive_dir, settings.sorting_rules())
+    if args.dry_run:
+        placed = ledger[ledger["status"] == "placed"]
+        _print_table(placed[["path", "target"]], args.format)
+        print(f"plan: {len(placed)} placed ({settings.link_mode}), "
+              f"{int((ledger['status'] == 'duplicate').sum())} duplicates, "
+              f"{int((ledger['status'] == 'error').sum())} errors; nothing changed (--dry-run)", file=sys.stderr)
+        return 0
+    counts = apply(entries, settings.layout.rebuilt_dir, settings.link_mode)
+    settings.layout.write_table("rebuilt_archive", ledger)
+    print(f"rebuilt {settings.layout.rebuilt_dir} ({settings.link_mode}): "
+          + ", ".join(f"{value} {key}" for key, value in counts.items()))
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    """Check the folders, the taxonomy, the models and their label mappings; one line per problem."""
+    from drum_pipeline.features import FeatureParams
+    from drum_pipeline.folders import has_audio
+    from drum_pipeline.inference import CLASSIFIERS
+    from drum_pipeline.model_store import DEPLOYED, ModelMismatchError, model_dir, read_mapping
+    from drum_pipeline.taxonomy import TaxonomyError, load_taxonomy
+
+    settings = _settings(args)
+    problems = []
+    for name, folder, default in (("library", settings.library_dir, settings.library_is_default),
+                                  ("archive", settings.archive_dir, settings.archive_is_default)):
+        if not folder.is_dir():
+            fix = "run `drum-pipeline run` (it synthesizes the demo)" if default else "check DRUM_" + name.upper() + "_DIR"
+            problems.append(f"{name} folder {folder} does not exist: {fix}")
+        elif not has_audio(folder):
+            problems.append(f"{name} folder {folder} holds no audio files: put samples there or name another folder")
+    try:
+        classes = list(load_taxonomy(settings.taxonomy_path).classes)
+    except TaxonomyError as exc:
+        problems.append(f"{exc}: fix that line, or unset DRUM_TAXONOMY to use the packaged taxonomy")
+        classes = None
+    if classes:
+        for name in (*CLASSIFIERS, "model2_encoder"):
+            try:
+                read_mapping(model_dir(settings.layout.models_dir, name, DEPLOYED), classes, FeatureParams())
+            except ModelMismatchError as exc:
+                problems.append(str(exc))
+    for problem in problems:
+        print(f"problem: {problem}")
+    print("all good" if not problems else f"{len(problems)} problem(s)", file=sys.stderr)
+    return 0 if not problems else 1
+
+
+def _stats(args: argparse.Namespace) -> int:
+    """The library and the archive at a glance, from the Parquet tables."""
+    import pandas as pd
+
+    settings = _settings(args)
+    layout = settings.layout
+    shown = False
+    if layout.table_path("label_extraction").exists():
+        labels = layout.read_table("label_extraction")
+        print(f"library {settings.library_dir}: {len(labels)} files")
+        print(pd.crosstab(labels["label"].replace("", "-"), labels["status"]).to_string(), end="\n\n")
+        shown = True
+    ledger_path = layout.table_path("rebuilt_archive")
+    if ledger_path.exists():
+        ledger = pd.read_parquet(ledger_path)
+        print(f"archive {settings.archive_dir}: {len(ledger)} files, "
+              f"{int((ledger['status'] == 'duplicate').sum())} duplicates, {int((ledger['status'] == 'error').sum())} errors, "
+              f"{int((ledger['label'] == 'unsorted').sum())} unsorted")
+        placed = ledger[ledger["status"] == "placed"]
+        print(pd.crosstab(placed["pack"], placed["label"], margins=True, margins_name="all").to_string())
+        shown = True
+    if not shown:
+        print("drum-pipeline: no tables yet: run `drum-pipeline run` first", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _similar(args: argparse.Namespace) -> int:
+    """The archive's nearest sounds to a file, by Model 2's embedding."""
+    from drum_pipeline.archive import load_classifier, similar_sounds
+    from drum_pipeline.audio_io import AudioLoadError, load_window
+    from drum_pipeline.feature_cache import FeatureCache
+    from drum_pipeline.features import analysed_window, compute_features
+
+    settings = _settings(args)
+    path = Path(args.file).expanduser()
+    if not path.is_file():
+        print(f"drum-pipeline: {args.file}: no such file", file=sys.stderr)
+        return 2
+    classifier = load_classifier(settings)
+    params = classifier.params
+    try:
+        audio = load_window(path, params.sample_rate, params.decode_seconds)
+    except AudioLoadError as exc:
+        print(f"drum-pipeline: {args.file}: {exc}", file=sys.stderr)
+        return 1
+    logmel = compute_features(analysed_window(audio.samples, params)[None], params)["logmel"][0]
+    index = settings.layout.read_partitions("archive_index")
+    if index.empty:
+        print("drum-pipeline: no archive index yet: run `drum-pipeline run` first", file=sys.stderr)
+        return 1
+    with FeatureCache(settings.layout.cache_dir, params) as cache:
+        _print_table(similar_sounds(classifier, cache, index, logmel, args.count), args.format)
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -109,6 +287,44 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7, help="random seed (default: 7)")
     demo.add_argument("--scale", type=float, default=1.0, help="files per label, relative to the default (default: 1.0)")
     demo.set_defaults(handler=_demo)
+
+    def command(name, handler, help_text, example, output=True, formats=True):
+        sub = commands.add_parser(name, help=help_text, description=handler.__doc__, epilog=f"example: {example}")
+        if output:
+            sub.add_argument("--output", help="output folder (default: $DRUM_OUTPUT_DIR or data/output)")
+        if formats:
+            group = sub.add_mutually_exclusive_group()
+            group.add_argument("--json", dest="format", action="store_const", const="json", help="JSON array")
+            group.add_argument("--jsonl", dest="format", action="store_const", const="jsonl", help="JSON lines")
+            sub.set_defaults(format="table")
+        sub.set_defaults(handler=handler)
+        return sub
+
+    classify = command("classify", _classify, "classify files or folders with the deployed models",
+                       "drum-pipeline classify ~/Downloads/hits --jsonl")
+    classify.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders")
+    classify.add_argument("--threshold", type=float, help="confidence under which a file is unsorted (default: 0.5)")
+
+    rebuild = command("rebuild", _rebuild, "regenerate the sorted mirror from the index",
+                      "drum-pipeline rebuild --mode copy --threshold 0.7 --dry-run")
+    rebuild.add_argument("--archive", help="archive folder (default: $DRUM_ARCHIVE_DIR or data/archive)")
+    rebuild.add_argument("--mode", choices=["symlink", "hardlink", "copy"], help="how entries point at the originals")
+    rebuild.add_argument("--threshold", type=float, help="confidence under which a file is unsorted")
+    rebuild.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+
+    validate = command("validate", _validate, "check folders, taxonomy, models and label mappings",
+                       "drum-pipeline validate", formats=False)
+    validate.add_argument("--library", help="labelled library folder")
+    validate.add_argument("--archive", help="archive folder")
+
+    stats = command("stats", _stats, "the library and the archive at a glance", "drum-pipeline stats", formats=False)
+    stats.add_argument("--library", help="labelled library folder")
+    stats.add_argument("--archive", help="archive folder")
+
+    similar = command("similar", _similar, "the archive's nearest sounds to a file (Model 2's embedding)",
+                      "drum-pipeline similar 'Kicks/VEH Kick 012.wav' -n 5")
+    similar.add_argument("file", help="an audio file")
+    similar.add_argument("-n", "--count", type=int, default=10, help="how many (default: 10)")
     return parser
 
 
@@ -116,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ValueError, FileNotFoundError, PermissionError) as exc:
+    except (ValueError, RuntimeError, OSError) as exc:
         print(f"drum-pipeline: {exc}", file=sys.stderr)
         return 2
 

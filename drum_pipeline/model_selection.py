@@ -20,11 +20,12 @@ from drum_pipeline.features import FeatureParams
 from drum_pipeline.models import (SplitData, TrainingConfig, mfcc_statistics, splits_from_table, train_autoencoder,
                                   train_baseline, train_model1, train_model2_classifier)
 
-DEFAULT_GRID = {
-    "default": TrainingConfig(),
-    "dropout 0.1": TrainingConfig(dropout=0.1),
-    "no augmentation": TrainingConfig(augment=False),
-}
+GRID = {"default": {}, "dropout 0.1": {"dropout": 0.1}, "no augmentation": {"augment": False}}
+
+
+def grid_from(base: TrainingConfig, grid: dict[str, dict] = GRID) -> dict[str, TrainingConfig]:
+    """The grid's configurations, each a change to `base`."""
+    return {name: replace(base, **changes) for name, changes in grid.items()}
 
 
 def pack_of(path: str) -> str:
@@ -37,10 +38,11 @@ def _macro_f1(y: np.ndarray, probabilities: np.ndarray) -> float:
 
 
 def grouped_cross_validation(spectrograms: pd.DataFrame, classes: list[str], params: FeatureParams,
-                             grid: dict[str, TrainingConfig] = DEFAULT_GRID, folds: int = 5,
+                             grid: dict[str, TrainingConfig] | None = None, folds: int = 5,
                              model2_configs: int = 1, log: Callable[[str], None] = print) -> pd.DataFrame:
     """One row per (config, model, fold): macro_f1 on the held-out packs. Model 2 (the costly
     one) runs for the first `model2_configs` configurations of the grid; the baseline once."""
+    grid = grid or grid_from(TrainingConfig())
     pool = spectrograms[spectrograms["split"].isin(["train", "val"])].copy()
     pool["split"] = "train"
     packs = pool["path"].map(pack_of).to_numpy()

@@ -1,42 +1,13 @@
-import hashlib
-
 import dagster as dg
 import pandas as pd
 import pytest
 
-from drum_pipeline.archive import ROOT_PACK, list_packs, pack_of
-from drum_pipeline.assets.partitions import archive_packs
+from drum_pipeline.archive import ROOT_PACK, pack_of
 from drum_pipeline.definitions import defs
 from drum_pipeline.demo import read_manifest
 from drum_pipeline.folders import scan_audio_files
 from drum_pipeline.resources import DrumPipelineConfig
 from drum_pipeline.taxonomy import load_taxonomy
-
-
-def _snapshot(root):
-    return {f.relpath: (hashlib.sha256(f.path.read_bytes()).hexdigest(), f.path.stat().st_mtime_ns)
-            for f in scan_audio_files(root)}
-
-
-def _materialize(instance, config, selection, partition_key=None):
-    result = dg.materialize(list(defs.assets), resources={"config": config}, selection=selection,
-                            instance=instance, partition_key=partition_key)
-    assert result.success
-    return result
-
-
-@pytest.fixture(scope="module")
-def indexed(trained, small_demo):
-    config, output, _ = trained
-    archive = small_demo / "archive"
-    before = _snapshot(archive)
-    instance = dg.DagsterInstance.ephemeral()
-    packs = list_packs(archive)
-    instance.add_dynamic_partitions(archive_packs.name, packs)
-    for pack in packs:
-        _materialize(instance, config, ["archive_index"], pack)
-    first = _materialize(instance, config, ["rebuilt_archive"])
-    return config, output, archive, before, instance, packs, first
 
 
 def test_packs_are_top_level_folders_and_the_root():
@@ -75,12 +46,18 @@ def test_index_tables_have_the_contract_columns(indexed):
     assert all((output / "jsonl/archive_index" / f"{pack}.jsonl").exists() for pack in packs)
 
 
-def test_originals_are_untouched_and_a_second_run_changes_nothing(indexed):
+def _materialize(instance, config, selection):
+    result = dg.materialize(list(defs.assets), resources={"config": config}, selection=selection, instance=instance)
+    assert result.success
+    return result
+
+
+def test_originals_are_untouched_and_a_second_run_changes_nothing(indexed, snapshot):
     config, output, archive, before, instance, packs, _ = indexed
     again = _materialize(instance, config, ["rebuilt_archive"])
     metadata = again.asset_materializations_for_node("rebuilt_archive")[0].metadata
     assert metadata["created"].value == 0 and metadata["removed"].value == 0
-    assert _snapshot(archive) == before
+    assert snapshot(archive) == before
 
 
 def test_drum_files_are_classified_better_than_chance(indexed):

@@ -20,6 +20,12 @@ def _run_pipeline(instance, library, archive, output):
     )
 
 
+def test_definitions_validate_as_the_dagster_cli_does():
+    dg.Definitions.validate_loadable(defs)
+    assert {job.name for job in defs.resolve_all_job_defs()} >= {"drum_pipeline", "classify_archive", "rebuild_archive",
+                                                                 "model_selection"}
+
+
 def test_definitions_load():
     assert {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()} >= {
         "sample_library",

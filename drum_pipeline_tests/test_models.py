@@ -96,3 +96,23 @@ def test_a_model_under_the_floor_is_not_deployed(trained):
         assert checks["model1_macro_f1_above_floor"] is False
         assert report["context"]["deployed"] is False
         assert json.loads(deployed.read_bytes())["temperature"] == json.loads(before)["temperature"]
+
+
+def test_grouped_cross_validation_holds_out_whole_packs(trained):
+    config, output, _ = trained
+    result = dg.materialize(list(defs.assets), selection=["cross_validation"],
+                            resources={"config": DrumPipelineConfig(**{**config.model_dump(), "max_epochs": 1})})
+    assert result.success
+    import pandas as pd
+
+    cv = pd.read_parquet(output / "tables/cross_validation.parquet")
+    assert set(cv["model"]) == {"baseline", "model1", "model2"}
+    assert cv["fold"].nunique() >= 3 and cv["macro_f1"].between(0, 1).all()
+    assert len(cv[cv["model"] == "model1"]) == 3 * cv["fold"].nunique()  # the grid's three configurations
+    summary = result.asset_materializations_for_node("cross_validation")[0].metadata["summary"].value
+    assert "mean" in summary and "std" in summary
+
+
+def test_cross_validation_is_not_in_the_main_job():
+    keys = {k.to_user_string() for k in defs.resolve_job_def("drum_pipeline").asset_layer.selected_asset_keys}
+    assert "cross_validation" not in keys and "evaluation_report" in keys

@@ -6,19 +6,16 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from drum_pipeline.archive import build_reference, classify_pack, pack_files
+from drum_pipeline.archive import classify_pack, load_classifier, pack_files
 from drum_pipeline.assets._metadata import markdown_table, png_image
 from drum_pipeline.assets.partitions import archive_packs
 from drum_pipeline.feature_cache import FeatureCache
-from drum_pipeline.features import FeatureParams
 from drum_pipeline.hashing import HashCache
-from drum_pipeline.inference import load_model_set
 from drum_pipeline.layout import write_atomic
 from drum_pipeline.plots import bar_chart_png
 from drum_pipeline.progress import ProgressLog
 from drum_pipeline.rebuild import apply, plan
 from drum_pipeline.resources import DrumPipelineConfig
-from drum_pipeline.taxonomy import load_taxonomy
 
 
 
@@ -51,14 +48,12 @@ def archive_index(context: dg.AssetExecutionContext, config: DrumPipelineConfig)
     too long for a one-shot, or unlike any known drum sound, the label is `unsorted`."""
     settings = config.settings()
     pack = context.partition_key
-    taxonomy = load_taxonomy(settings.taxonomy_path)
-    params = FeatureParams()
-    models = load_model_set(settings.layout.models_dir, list(taxonomy.classes), params)
-    reference = build_reference(models, settings.layout.read_table("spectrogram_features"), params)
+    classifier = load_classifier(settings)
     files = pack_files(settings.archive_dir, pack)
-    with HashCache(settings.layout.hash_cache_path) as hashes, FeatureCache(settings.layout.cache_dir, params) as cache:
-        table, work = classify_pack(files, pack, hashes, cache, models, reference, taxonomy,
-                                    settings.sorting_rules(), progress=ProgressLog(context.log.info, f"pack {pack}"))
+    with HashCache(settings.layout.hash_cache_path) as hashes, \
+            FeatureCache(settings.layout.cache_dir, classifier.params) as cache:
+        table, work = classify_pack(files, pack, hashes, cache, classifier, settings.sorting_rules(),
+                                    progress=ProgressLog(context.log.info, f"pack {pack}"))
     context.log.info(f"pack {pack}: {work['files']} files, {work['hashed']} hashed ({work['files'] - work['hashed']} "
                      f"unchanged), {work['extracted']} decoded, {work['cached']} from the feature cache, "
                      f"{int((table['status'] == 'duplicate').sum())} duplicates skipped")

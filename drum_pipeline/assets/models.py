@@ -2,10 +2,11 @@
 
 import dagster as dg
 
-from drum_pipeline.assets._metadata import png_image
+from drum_pipeline.assets._metadata import markdown_table, png_image
 from drum_pipeline.evaluation import comparison_markdown, evaluate, write_reports
 from drum_pipeline.features import FeatureParams
 from drum_pipeline.inference import load_model_set
+from drum_pipeline.model_selection import grid_from, grouped_cross_validation, summarize
 from drum_pipeline.model_store import (CANDIDATE, DEPLOYED, ModelMismatchError, load_model, model_dir, promote,
                                        save_model, update_meta)
 from drum_pipeline.models import (fit_temperature, mfcc_statistics, splits_from_table,
@@ -165,3 +166,21 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
         },
         check_results=checks,
     )
+
+
+@dg.asset(group_name="model_selection", deps=["spectrogram_features", "taxonomy"], code_version="1")
+def cross_validation(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
+    """Grouped cross-validation by pack over a small grid of training configurations (Model 1 for
+    each, Model 2 for the default, the baseline once), on the train and val splits; mean and
+    spread of macro-F1. Launched on purpose (the model_selection job): it trains many models."""
+    settings = config.settings()
+    classes, params, _ = _training_data(settings)
+    cv = grouped_cross_validation(settings.layout.read_table("spectrogram_features"), classes, params,
+                                  grid_from(settings.training_config()), log=context.log.info)
+    path = settings.layout.write_table("cross_validation", cv)
+    summary = summarize(cv)
+    return dg.MaterializeResult(metadata={
+        "path": dg.MetadataValue.path(str(path)),
+        "summary": markdown_table(summary),
+        "folds": int(cv["fold"].nunique()),
+    })

@@ -1,0 +1,96 @@
+"""Every drum-pipeline subcommand as a subprocess, on the small demo's materialized outputs."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def env(indexed):
+    config, output, archive, *_ = indexed
+    environment = dict(os.environ, DRUM_LIBRARY_DIR=config.library_dir, DRUM_ARCHIVE_DIR=config.archive_dir,
+                       DRUM_OUTPUT_DIR=str(output), TF_CPP_MIN_LOG_LEVEL="3")
+    return environment, output, archive
+
+
+def cli(environment, *args):
+    return subprocess.run([sys.executable, "-m", "drum_pipeline.cli", *args], capture_output=True, text=True,
+                          env=environment, timeout=300)
+
+
+def _one_line_error(result):
+    lines = [line for line in result.stderr.splitlines() if line.startswith("drum-pipeline")]
+    assert lines and "Traceback" not in result.stderr, result.stderr[-1500:]
+    return lines[-1]
+
+
+def test_every_subcommand_has_help_with_an_example():
+    for command in ("run", "demo", "classify", "rebuild", "validate", "stats", "similar"):
+        result = cli(os.environ, command, "--help")
+        assert result.returncode == 0 and "example:" in result.stdout, command
+
+
+def test_classify_files_and_folders_as_table_json_and_jsonl(env):
+    environment, output, archive = env
+    broken = archive / "Downloads" / "broken"
+    pack = archive / "Linn LM-1"
+    table = cli(environment, "classify", str(pack), str(broken / "empty.wav"))
+    assert table.returncode == 0, table.stderr[-1500:]
+    assert "fine_label" in table.stdout and "empty file" in table.stdout
+    assert "1 of" in table.stderr and "could not be read" in table.stderr
+    rows = json.loads(cli(environment, "classify", str(pack), "--json").stdout)
+    assert len(rows) == len(list(pack.rglob("*.wav"))) and {"label", "confidence", "sha256"} <= set(rows[0])
+    lines = cli(environment, "classify", str(broken), "--jsonl").stdout.splitlines()
+    assert len(lines) == 5 and all(json.loads(line)["status"] == "error" for line in lines)
+    only_broken = cli(environment, "classify", str(broken))
+    assert only_broken.returncode == 1  # nothing could be done
+
+
+def test_rebuild_dry_run_changes_nothing_and_a_rebuild_is_idempotent(env, tmp_path):
+    environment, output, archive = env
+    rebuilt = output / "rebuilt"
+    before = sorted(p.as_posix() for p in rebuilt.rglob("*"))
+    dry = cli(environment, "rebuild", "--mode", "copy", "--dry-run")
+    assert dry.returncode == 0 and "nothing changed" in dry.stderr and "target" in dry.stdout
+    assert sorted(p.as_posix() for p in rebuilt.rglob("*")) == before
+    elsewhere = dict(environment, DRUM_OUTPUT_DIR=str(tmp_path / "out"))
+    assert "run `drum-pipeline run` first" in _one_line_error(cli(elsewhere, "rebuild"))
+    again = cli(environment, "rebuild")
+    assert again.returncode == 0 and " 0 created" in again.stdout and "0 removed" in again.stdout
+
+
+def test_validate_reports_each_problem_with_its_fix(env, tmp_path):
+    environment, output, archive = env
+    good = cli(environment, "validate")
+    assert good.returncode == 0, good.stdout
+    bad = cli(dict(environment, DRUM_OUTPUT_DIR=str(tmp_path / "none"), DRUM_ARCHIVE_DIR=str(tmp_path / "missing")),
+              "validate")
+    assert bad.returncode == 1
+    problems = bad.stdout.splitlines()
+    assert any("archive folder" in p and "does not exist" in p for p in problems)
+    assert any("materialize the models" in p for p in problems)
+
+
+def test_stats_and_similar(env, tmp_path):
+    environment, output, archive = env
+    stats = cli(environment, "stats")
+    assert stats.returncode == 0 and "duplicates" in stats.stdout and "labelled" in stats.stdout
+    some_file = next((archive / "Linn LM-1").rglob("*.wav"))
+    similar = cli(environment, "similar", str(some_file), "-n", "3", "--json")
+    assert similar.returncode == 0, similar.stderr[-1500:]
+    nearest = json.loads(similar.stdout)
+    assert len(nearest) == 3 and nearest[0]["distance"] <= nearest[-1]["distance"]
+    assert nearest[0]["path"] == some_file.relative_to(archive).as_posix() and nearest[0]["distance"] < 0.01
+
+
+def test_bad_arguments_are_one_line_errors(env, tmp_path):
+    environment, output, archive = env
+    assert cli(environment, "rebuild", "--mode", "move").returncode == 2
+    missing = cli(environment, "classify", str(tmp_path / "nope.wav"))
+    assert missing.returncode == 1 and "no such file" in missing.stderr
+    no_models = cli(dict(environment, DRUM_OUTPUT_DIR=str(tmp_path / "empty")), "classify", str(archive / "Linn LM-1"))
+    assert no_models.returncode == 2 and "materialize the models" in _one_line_error(no_models)
+    assert cli(environment, "similar", str(tmp_path / "nope.wav")).returncode == 2
