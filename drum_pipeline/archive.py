@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from drum_pipeline.feature_cache import FeatureCache, extract_missing, feature_matrix
-from drum_pipeline.folders import AudioFile, is_audio_name, scan_audio_files
+from drum_pipeline.folders import AudioFile, fingerprint, is_audio_name, scan_audio_files
 from drum_pipeline.hashing import HashCache
 from drum_pipeline.features import FeatureParams
 from drum_pipeline.inference import ModelSet, Reference, load_model_set
@@ -48,6 +48,14 @@ def pack_of(relpath: str) -> str:
 def list_packs(archive_root: Path) -> list[str]:
     """The packs of an archive: its top-level folders that hold audio, and ROOT_PACK for loose files."""
     return sorted({pack_of(f.relpath) for f in scan_audio_files(archive_root)})
+
+
+def pack_fingerprints(archive_root: Path) -> dict[str, str]:
+    """Each pack's fingerprint (relative path, size, mtime of its audio files): stat only, no audio read."""
+    by_pack: dict[str, list[AudioFile]] = {}
+    for f in scan_audio_files(archive_root):
+        by_pack.setdefault(pack_of(f.relpath), []).append(f)
+    return {pack: fingerprint(files) for pack, files in sorted(by_pack.items())}
 
 
 def pack_files(archive_root: Path, pack: str) -> list[AudioFile]:

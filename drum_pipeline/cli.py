@@ -50,14 +50,12 @@ def _run(args: argparse.Namespace) -> int:
 def _current_packs(instance, settings: Settings) -> list[str]:
     """The registered packs, less those that left the archive (their partitions are dropped)."""
     from drum_pipeline.archive import list_packs
-    from drum_pipeline.assets.partitions import archive_packs
+    from drum_pipeline.assets.shared import archive_packs
 
     registered = instance.get_dynamic_partitions(archive_packs.name)
     present = set(list_packs(settings.archive_dir))
     for gone in sorted(set(registered) - present):
         instance.delete_dynamic_partition(archive_packs.name, gone)
-        settings.layout.partition_path("archive_index", gone).unlink(missing_ok=True)
-        settings.layout.partition_path("archive_index", gone, ".jsonl").unlink(missing_ok=True)
     return sorted(present & set(registered))
 
 

@@ -29,6 +29,14 @@ class OutputLayout:
         write_atomic(self.partition_path(name, key, ".jsonl"),
                      lambda tmp: frame.to_json(tmp, orient="records", lines=True, force_ascii=False))
 
+    def drop_partitions_except(self, name: str, keys: set[str]) -> list[str]:
+        """Delete the tables (Parquet and JSON lines) of partitions not in `keys`; returns their keys."""
+        gone = sorted(p.stem for p in (self.root / "tables" / name).glob("*.parquet") if p.stem not in keys)
+        for key in gone:
+            self.partition_path(name, key).unlink(missing_ok=True)
+            self.partition_path(name, key, ".jsonl").unlink(missing_ok=True)
+        return gone
+
     def read_partitions(self, name: str) -> pd.DataFrame:
         """All partitions of a partitioned table, concatenated (empty when none was written)."""
         files = sorted((self.root / "tables" / name).glob("*.parquet"))

@@ -16,9 +16,10 @@ def small_demo(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def trained(small_demo, tmp_path_factory):
-    """The small demo's pipeline materialized through the evaluation (quick training: 4 epochs).
+    """The small demo's main job (observations through the deployed models; quick training, 4
+    epochs) on one instance, as `drum-pipeline run` does it.
 
-    Returns (config, output folder, the materialize result)."""
+    Returns (config, output folder, the job's result, the instance)."""
     import dagster as dg
 
     from drum_pipeline.definitions import defs
@@ -27,11 +28,11 @@ def trained(small_demo, tmp_path_factory):
     output = tmp_path_factory.mktemp("trained") / "out"
     config = DrumPipelineConfig(library_dir=str(small_demo / "library"), archive_dir=str(small_demo / "archive"),
                                 output_dir=str(output), max_epochs=4, min_macro_f1=0.0)
-    assets = [a for a in defs.assets]
-    selection = dg.AssetSelection.assets("evaluation_report").upstream()
-    result = dg.materialize(assets, resources={"config": config}, selection=selection)
+    instance = dg.DagsterInstance.ephemeral()
+    result = defs.resolve_job_def("drum_pipeline").execute_in_process(
+        instance=instance, run_config={"resources": {"config": {"config": config.model_dump()}}})
     assert result.success
-    return config, output, result
+    return config, output, result, instance
 
 
 def _snapshot(root):
@@ -52,15 +53,14 @@ def indexed(trained, small_demo):
     import dagster as dg
 
     from drum_pipeline.archive import list_packs
-    from drum_pipeline.assets.partitions import archive_packs
+    from drum_pipeline.assets.shared import archive_packs
     from drum_pipeline.definitions import defs
 
-    config, output, _ = trained
+    config, output, _, instance = trained
     archive = small_demo / "archive"
     before = _snapshot(archive)
-    instance = dg.DagsterInstance.ephemeral()
     packs = list_packs(archive)
-    instance.add_dynamic_partitions(archive_packs.name, packs)
+    assert sorted(instance.get_dynamic_partitions(archive_packs.name)) == packs  # registered by the observation
     for pack in packs:
         assert dg.materialize(list(defs.assets), resources={"config": config}, selection=["archive_index"],
                               instance=instance, partition_key=pack).success

@@ -1,6 +1,5 @@
 import dagster as dg
 import pandas as pd
-import pytest
 
 from drum_pipeline.archive import ROOT_PACK, pack_of
 from drum_pipeline.definitions import defs

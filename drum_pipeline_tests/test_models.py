@@ -64,7 +64,7 @@ def test_augmentation_changes_spectrograms_within_range():
 
 
 def test_evaluation_reports_all_models_and_deploys(trained):
-    config, output, result = trained
+    config, output, result, _ = trained
     report = json.loads((output / "reports/evaluation.json").read_text())
     assert set(report["results"]) == {"baseline", "model1", "model2", "ensemble"}
     for name, metrics in report["results"].items():
@@ -84,7 +84,7 @@ def test_evaluation_reports_all_models_and_deploys(trained):
 
 
 def test_a_model_under_the_floor_is_not_deployed(trained):
-    config, output, _ = trained
+    config, output, _, _ = trained
     deployed = model_dir(output / "models", "model1", DEPLOYED) / "labels.json"
     before = deployed.read_bytes()
     strict = DrumPipelineConfig(**{**config.model_dump(), "min_macro_f1": 1.0})
@@ -99,7 +99,7 @@ def test_a_model_under_the_floor_is_not_deployed(trained):
 
 
 def test_grouped_cross_validation_holds_out_whole_packs(trained):
-    config, output, _ = trained
+    config, output, _, _ = trained
     result = dg.materialize(list(defs.assets), selection=["cross_validation"],
                             resources={"config": DrumPipelineConfig(**{**config.model_dump(), "max_epochs": 1})})
     assert result.success

@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 
 from drum_pipeline.archive import classify_pack, load_classifier, pack_files
+from drum_pipeline.assets.shared import AUTOMATION
 from drum_pipeline.assets._metadata import markdown_table, png_image
-from drum_pipeline.assets.partitions import archive_packs
+from drum_pipeline.assets.shared import archive_packs
 from drum_pipeline.feature_cache import FeatureCache
 from drum_pipeline.hashing import HashCache
 from drum_pipeline.layout import write_atomic
@@ -39,7 +40,7 @@ def _summary(table: pd.DataFrame, label_column: str = "label") -> dict:
     group_name="archive",
     partitions_def=archive_packs,
     deps=["sample_archive", "evaluation_report", "spectrogram_features"],
-    code_version="1",
+    code_version="1", automation_condition=AUTOMATION,
 )
 def archive_index(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
     """Every file of one pack: content hash, duplicates (pointing at the earlier file), the
@@ -70,16 +71,15 @@ def archive_index(context: dg.AssetExecutionContext, config: DrumPipelineConfig)
     })
 
 
-@dg.asset(group_name="archive", deps=[archive_index], code_version="1")
+@dg.asset(group_name="archive", deps=[archive_index], code_version="1", automation_condition=AUTOMATION)
 def rebuilt_archive(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
     """The sorted mirror at rebuilt/<label>/<pack>/<path in pack> (symlinks by default), made from
     the index alone. Idempotent; originals are never touched. Its ledger lists every archive
     file as placed, duplicate or error."""
     settings = config.settings()
     packs = set(context.instance.get_dynamic_partitions(archive_packs.name))
+    settings.layout.drop_partitions_except("archive_index", packs)
     index = settings.layout.read_partitions("archive_index")
-    if len(index):
-        index = index[index["pack"].isin(packs)]
     entries, ledger = plan(index, settings.archive_dir, settings.sorting_rules())
     counts = apply(entries, settings.layout.rebuilt_dir, settings.link_mode)
     context.log.info(f"rebuilt archive ({settings.link_mode}): " + ", ".join(f"{v} {k}" for k, v in counts.items()))

@@ -4,6 +4,7 @@ import json
 
 import dagster as dg
 
+from drum_pipeline.assets.shared import AUTOMATION
 from drum_pipeline.assets._metadata import markdown_table, png_image
 from drum_pipeline.feature_cache import FeatureCache, extract_missing, feature_matrix, feature_table
 from drum_pipeline.features import FeatureParams
@@ -40,7 +41,7 @@ def _extraction_metadata(params: FeatureParams, report, shape: tuple[int, int]) 
     }
 
 
-@dg.asset(group_name="features", deps=["curated_training_set"], code_version="1")
+@dg.asset(group_name="features", deps=["curated_training_set"], code_version="1", automation_condition=AUTOMATION)
 def mfcc_features(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
     """MFCC matrices (n_mfcc x frames, flattened) of the curated set, keyed by content hash, with
     label and split. Extraction is cached by content hash: only new content is decoded."""
@@ -53,7 +54,7 @@ def mfcc_features(context: dg.AssetExecutionContext, config: DrumPipelineConfig)
     })
 
 
-@dg.asset(group_name="features", deps=["curated_training_set"], code_version="1")
+@dg.asset(group_name="features", deps=["curated_training_set"], code_version="1", automation_condition=AUTOMATION)
 def spectrogram_features(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
     """Fixed-size log-mel spectrograms (n_mels x frames, dB, flattened) of the curated set, keyed
     by content hash, with label and split; a grid of examples per class in the UI."""
@@ -73,7 +74,7 @@ def spectrogram_features(context: dg.AssetExecutionContext, config: DrumPipeline
     })
 
 
-@dg.asset(group_name="features", deps=["mfcc_features"], code_version="1")
+@dg.asset(group_name="features", deps=["mfcc_features"], code_version="1", automation_condition=AUTOMATION)
 def audio_statistics(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
     """Per curated file: duration, sample rate, channels, format, peak, RMS, spectral centroid and
     flatness, onset strength and decay time (from the feature cache: no audio is decoded again)."""

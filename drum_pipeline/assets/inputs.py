@@ -7,7 +7,7 @@ import warnings
 import dagster as dg
 
 from drum_pipeline.archive import list_packs
-from drum_pipeline.assets.partitions import archive_packs
+from drum_pipeline.assets.shared import archive_packs
 from drum_pipeline.demo import ensure_demo_archive, ensure_demo_library
 from drum_pipeline.folders import fingerprint, scan_audio_files
 from drum_pipeline.resources import DrumPipelineConfig

@@ -4,6 +4,7 @@
 import dagster as dg
 import pandas as pd
 
+from drum_pipeline.assets.shared import AUTOMATION
 from drum_pipeline.assets._metadata import markdown_table
 from drum_pipeline.curation import SPLITS, curate
 from drum_pipeline.folders import scan_audio_files
@@ -17,7 +18,7 @@ from drum_pipeline.taxonomy import load_taxonomy
 @dg.asset(
     group_name="labels",
     deps=["sample_library", "taxonomy"],
-    code_version="1",
+    code_version="1", automation_condition=AUTOMATION,
     check_specs=[dg.AssetCheckSpec("most_drum_files_labelled", asset="label_extraction")],
 )
 def label_extraction(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
@@ -61,7 +62,7 @@ def label_extraction(context: dg.AssetExecutionContext, config: DrumPipelineConf
 @dg.asset(
     group_name="labels",
     deps=[label_extraction],
-    code_version="1",
+    code_version="1", automation_condition=AUTOMATION,
     check_specs=[
         dg.AssetCheckSpec("no_hash_in_two_splits", asset="curated_training_set", blocking=True),
         dg.AssetCheckSpec("no_group_in_two_splits", asset="curated_training_set", blocking=True),

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from drum_pipeline.assets.shared import AUTOMATION
 from drum_pipeline.assets._metadata import markdown_table, png_image
 from drum_pipeline.evaluation import comparison_markdown, evaluate, write_reports
 from drum_pipeline.features import FeatureParams
@@ -43,7 +44,7 @@ def _training_metadata(result, title: str) -> dict:
     return metadata
 
 
-@dg.asset(group_name="models", deps=MODEL_DEPS, code_version="1")
+@dg.asset(group_name="models", deps=MODEL_DEPS, code_version="1", automation_condition=AUTOMATION)
 def model1(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
     """Model 1: a small CNN on MFCC frames (Keras), trained with augmentation, class weights and
     early stopping on the grouped validation split. Saved as a candidate with its label mapping."""
@@ -57,7 +58,7 @@ def model1(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.
                                           **_training_metadata(result, "Model 1 (MFCC CNN)")})
 
 
-@dg.asset(group_name="models", deps=MODEL_DEPS, code_version="1")
+@dg.asset(group_name="models", deps=MODEL_DEPS, code_version="1", automation_condition=AUTOMATION)
 def model2_encoder(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
     """Model 2's convolutional autoencoder on log-mel spectrograms; its encoder gives the embedding
     used by the classifier and for finding similar sounds."""
@@ -73,7 +74,7 @@ def model2_encoder(context: dg.AssetExecutionContext, config: DrumPipelineConfig
                                           **_training_metadata(result, "Model 2 autoencoder")})
 
 
-@dg.asset(group_name="models", deps=[model2_encoder, *MODEL_DEPS], code_version="1")
+@dg.asset(group_name="models", deps=[model2_encoder, *MODEL_DEPS], code_version="1", automation_condition=AUTOMATION)
 def model2_classifier(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
     """Model 2's classifier: a dense head on the encoder's embedding, then fine-tuned with it."""
     settings = config.settings()
@@ -95,7 +96,7 @@ FLOOR_CHECKS = {"model1": "model1_macro_f1_above_floor", "model2": "model2_macro
 @dg.asset(
     group_name="models",
     deps=[model1, model2_classifier, *MODEL_DEPS],
-    code_version="1",
+    code_version="1", automation_condition=AUTOMATION,
     check_specs=[
         *(dg.AssetCheckSpec(name, asset="evaluation_report", blocking=True) for name in FLOOR_CHECKS.values()),
         dg.AssetCheckSpec("not_worse_than_deployed", asset="evaluation_report", blocking=True),

@@ -1,0 +1,76 @@
+"""What keeps the archive sorted without clicks: the pack sensor, the daily re-scan, and the
+sensor that evaluates the assets' automation conditions."""
+
+import json
+import os
+
+import dagster as dg
+
+from drum_pipeline.archive import pack_fingerprints
+from drum_pipeline.assets.jobs import archive_index_job, observe_folders_job, rebuild_job, training_job
+from drum_pipeline.assets.shared import archive_packs
+from drum_pipeline.folders import fingerprint, scan_audio_files
+from drum_pipeline.model_store import DEPLOYED, model_dir
+from drum_pipeline.resources import DrumPipelineConfig
+
+DEFAULT_RESCAN_CRON = "0 4 * * *"
+
+
+def _observed_version(instance: dg.DagsterInstance, key: str) -> str | None:
+    record = instance.get_latest_data_version_record(dg.AssetKey(key))
+    event = record and (record.asset_observation or record.asset_materialization)
+    return (event.tags or {}).get("dagster/data_version") if event else None
+
+
+@dg.sensor(
+    jobs=[training_job, archive_index_job, rebuild_job],
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def archive_sensor(context: dg.SensorEvaluationContext, config: DrumPipelineConfig) -> dg.SensorResult:
+    """Watches the library and the archive by stat only. A changed library runs the main job; a new
+    pack gets a partition and a run; a changed pack a run; a pack that left the archive loses
+    its partition, and the rebuild drops its entries (its originals are not touched)."""
+    settings = config.settings()
+    known: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    packs = pack_fingerprints(settings.archive_dir)
+    registered = set(context.instance.get_dynamic_partitions(archive_packs.name))
+    requests, partition_requests = [], []
+
+    library = fingerprint(scan_audio_files(settings.library_dir))
+    if settings.library_dir.is_dir() and library != _observed_version(context.instance, "sample_library"):
+        requests.append(dg.RunRequest(job_name="drum_pipeline", run_key=f"library-{library}"))
+
+    new = sorted(set(packs) - registered)
+    if new:
+        partition_requests.append(archive_packs.build_add_request(new))
+    models_ready = (model_dir(settings.layout.models_dir, "model1", DEPLOYED) / "labels.json").exists()
+    changed = [pack for pack, version in packs.items() if known.get(pack) != version]
+    if models_ready:
+        for pack in changed:
+            requests.append(dg.RunRequest(job_name="classify_archive", partition_key=pack,
+                                          run_key=f"{pack}-{packs[pack]}"))
+    gone = sorted(registered - set(packs))
+    if gone:
+        partition_requests.append(archive_packs.build_delete_request(gone))
+        requests.append(dg.RunRequest(job_name="rebuild_archive", run_key=f"removed-{'|'.join(gone)}"))
+    if not requests and not partition_requests:
+        return dg.SensorResult(skip_reason="nothing changed in the library or the archive")
+    context.log.info(f"{len(new)} new packs, {len(changed) if models_ready else 0} to classify, {len(gone)} gone")
+    # A pack counts as handled only once its run is requested (models may not be deployed yet).
+    cursor = {pack: version for pack, version in packs.items() if models_ready or pack in known}
+    return dg.SensorResult(run_requests=requests, dynamic_partitions_requests=partition_requests,
+                           cursor=json.dumps(cursor))
+
+
+daily_rescan = dg.ScheduleDefinition(
+    name="daily_rescan",
+    job=observe_folders_job,
+    cron_schedule=os.environ.get("DRUM_RESCAN_CRON", DEFAULT_RESCAN_CRON),
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Observes the library, the archive (registering new packs) and the taxonomy; the "
+                "automation conditions then rematerialize only what their changes made stale.",
+)
+
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "automation", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING)

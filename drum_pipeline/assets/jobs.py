@@ -1,0 +1,23 @@
+"""The jobs: the main one up to the deployed models, the per-pack classification, the rebuild,
+the folder observation of the daily re-scan, and the cross-validation launched on purpose."""
+
+import warnings
+
+import dagster as dg
+
+from drum_pipeline.assets.archive import archive_index, rebuilt_archive
+from drum_pipeline.assets.inputs import sample_archive, sample_library, taxonomy
+from drum_pipeline.assets.models import cross_validation
+
+with warnings.catch_warnings():  # include_sources is beta; observing the folders in the job is the point
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    everything = dg.AssetSelection.all(include_sources=True)
+    training_job = dg.define_asset_job(
+        "drum_pipeline", selection=everything - dg.AssetSelection.assets(archive_index, rebuilt_archive, cross_validation)
+    )
+archive_index_job = dg.define_asset_job("classify_archive", selection=[archive_index])
+rebuild_job = dg.define_asset_job("rebuild_archive", selection=[rebuilt_archive])
+model_selection_job = dg.define_asset_job("model_selection", selection=[cross_validation])
+observe_folders_job = dg.define_asset_job("observe_folders", selection=[sample_library, sample_archive, taxonomy])
+
+ALL_JOBS = [training_job, archive_index_job, rebuild_job, model_selection_job, observe_folders_job]
