@@ -245,6 +245,23 @@ def _similar(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    """Measure the decode limit, a naive librosa loop, the pipeline's archive path, re-scans and
+    peak memory on the same files; prints a table and writes bench.json."""
+    from drum_pipeline.bench import format_results, run_benchmark
+
+    if (args.files is None) == (args.archive is None):
+        print("drum-pipeline: give --files N (a synthesized archive) or --archive DIR", file=sys.stderr)
+        return 2
+    results = run_benchmark(Path(args.work_dir), _settings(args), files=args.files,
+                            archive=Path(args.archive).expanduser() if args.archive else None,
+                            peer_sample=args.peer_sample, memory_sizes=tuple(args.memory),
+                            log=lambda line: print(line, file=sys.stderr))
+    print(format_results(results))
+    print(f"(written to {Path(args.work_dir) / 'bench.json'})", file=sys.stderr)
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     """(Re)generate the demo library and archive."""
     from drum_pipeline.demo import make_demo_archive, make_demo_library
@@ -318,6 +335,15 @@ def build_parser() -> argparse.ArgumentParser:
     stats = command("stats", _stats, "the library and the archive at a glance", "drum-pipeline stats", formats=False)
     stats.add_argument("--library", help="labelled library folder")
     stats.add_argument("--archive", help="archive folder")
+
+    bench = command("bench", _bench, "measure throughput, re-scans and memory against the decode limit",
+                    "drum-pipeline bench --files 20000 --memory 1000 20000", formats=False)
+    bench.add_argument("--files", type=int, help="synthesize an archive of N one-shots")
+    bench.add_argument("--archive", help="measure this folder instead")
+    bench.add_argument("--work-dir", default="data/bench", help="where the archive and caches go (default: data/bench)")
+    bench.add_argument("--peer-sample", type=int, default=1000, help="files for the slow librosa loop (default: 1000)")
+    bench.add_argument("--memory", type=int, nargs="*", default=[], metavar="N",
+                       help="also measure peak memory on synthesized archives of these sizes")
 
     similar = command("similar", _similar, "the archive's nearest sounds to a file (Model 2's embedding)",
                       "drum-pipeline similar 'Kicks/VEH Kick 012.wav' -n 5")

@@ -9,6 +9,7 @@ instrument never straddle splits.
 from __future__ import annotations
 
 import itertools
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -36,6 +37,14 @@ def group_of(relpath: str) -> str:
     """The split group of a library file: its pack and instrument folder ("Pack/Kicks"), or the pack."""
     parent = PurePosixPath(relpath).parent.parts
     return "/".join(parent[:2]) or "."
+
+
+def instrument_of(relpath: str) -> str:
+    """A finer group for libraries of fewer than three folders: the folder and the file name
+    without its numbers ("kick_soft01.ogg" and "kick_soft02.ogg" are one instrument)."""
+    name = PurePosixPath(relpath).stem.lower()
+    stem = re.sub(r"[\d\s_\-.()]+$", "", name) or name
+    return f"{group_of(relpath)}/{stem}"
 
 
 def one_shot_problem(path: Path, rules: CurationRules) -> str:
@@ -86,6 +95,8 @@ def curate(
     for row in labels[labels["status"] != "labelled"].itertuples(index=False):
         rejects.append({"path": row.path, "sha256": row.sha256, "status": row.status, "reason": row.rule})
     curated = pd.DataFrame(kept, columns=["path", "sha256", "fine_label", "label", "group"])
+    if curated["group"].nunique() < 3:  # a flat library: split by instrument instead of by folder
+        curated["group"] = curated["path"].map(instrument_of)
     curated["split"] = grouped_split(curated["label"], curated["group"], rules, seed)
     return curated, pd.DataFrame(rejects, columns=["path", "sha256", "status", "reason"])
 

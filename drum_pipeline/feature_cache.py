@@ -141,10 +141,18 @@ def extract_missing(
     todo = [(sha, path) for sha, path in paths.items() if sha not in known]
     report = ExtractionReport(requested=len(paths), cached=len(known))
     params = cache.params
+    batches = [todo[first : first + batch_size] for first in range(0, len(todo), batch_size)]
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for first in range(0, len(todo), batch_size):
-            batch = todo[first : first + batch_size]
-            decoded = list(pool.map(lambda item: _decode(item[1], params), batch))
+
+        def submit(batch):
+            return [pool.submit(_decode, path, params) for _, path in batch]
+
+        # The next batch decodes while this one's numbers are computed; at most two are in memory.
+        futures = submit(batches[0]) if batches else []
+        for number, batch in enumerate(batches):
+            upcoming = submit(batches[number + 1]) if number + 1 < len(batches) else []
+            decoded = [future.result() for future in futures]
+            futures = upcoming
             ok = [i for i, (window, _, _) in enumerate(decoded) if window is not None]
             computed = compute_features(np.stack([decoded[i][0] for i in ok]), params) if ok else {}
             row_of = {i: row for row, i in enumerate(ok)}
@@ -162,7 +170,7 @@ def extract_missing(
             report.extracted += len(batch)
             report.failed += len(batch) - len(ok)
             if progress:
-                progress(first + len(batch), len(todo))
+                progress(report.extracted, len(todo))
     report.seconds = time.monotonic() - start
     return report
 

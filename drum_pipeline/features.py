@@ -61,8 +61,8 @@ def _mel_basis(params: FeatureParams) -> np.ndarray:
 
 
 @lru_cache(maxsize=4)
-def _frame_index(params: FeatureParams) -> np.ndarray:
-    return np.arange(params.n_fft)[None, :] + params.hop_length * np.arange(params.n_frames)[:, None]
+def _window(n_fft: int) -> np.ndarray:
+    return np.hanning(n_fft + 1)[:-1].astype(np.float32)  # periodic Hann, as librosa's STFT uses
 
 
 def analysed_window(samples: np.ndarray, params: FeatureParams) -> np.ndarray:
@@ -88,8 +88,10 @@ def compute_features(windows: np.ndarray, params: FeatureParams) -> dict[str, np
     windows = np.asarray(windows, dtype=np.float32).reshape(-1, params.window_samples)
     half = params.n_fft // 2
     padded = np.pad(windows, ((0, 0), (half, half)))
-    frames = padded[:, _frame_index(params)] * np.hanning(params.n_fft + 1)[:-1].astype(np.float32)
-    power = np.abs(scipy.fft.rfft(frames, axis=-1, workers=-1)) ** 2  # (B, T, F)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, params.n_fft, axis=1)[:, :: params.hop_length]
+    frames = frames[:, : params.n_frames] * _window(params.n_fft)
+    spectrum = scipy.fft.rfft(frames, axis=-1, workers=-1)
+    power = spectrum.real**2 + spectrum.imag**2  # (B, T, F)
     mel = power @ _mel_basis(params).T  # (B, T, M)
     db = 10.0 * np.log10(np.maximum(mel, 1e-10))
     db -= db.max(axis=(1, 2), keepdims=True)
@@ -97,7 +99,7 @@ def compute_features(windows: np.ndarray, params: FeatureParams) -> dict[str, np
     mfcc = mfcc_from_logmel(db, params.n_mfcc, band_axis=-1)
 
     freqs = np.fft.rfftfreq(params.n_fft, 1.0 / params.sample_rate).astype(np.float32)
-    spectrum = power.sum(axis=1) + 1e-12  # (B, F)
+    spectrum = power.sum(axis=1) + 1e-12  # (B, F): the window's power spectrum
     frame_energy = power.sum(axis=2)  # (B, T)
     above = frame_energy >= frame_energy.max(axis=1, keepdims=True) * 1e-3  # within 30 dB of the peak frame
     last = params.n_frames - 1 - np.argmax(above[:, ::-1], axis=1)

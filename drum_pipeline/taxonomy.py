@@ -45,6 +45,7 @@ class Taxonomy:
     makers: list[tuple[tuple[str, ...], str]]  # (word run, maker), longest runs first
     digest: str  # sha256 of the file's bytes: part of every downstream code version
     _known: frozenset[str] = field(init=False, repr=False)
+    _makers_by_word: dict = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         known = set(self.non_drum)
@@ -53,6 +54,9 @@ class Taxonomy:
         for source, target in self.aliases.items():
             known |= set(source) | set(target)
         self._known = frozenset(known)
+        self._makers_by_word: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+        for run, maker in self.makers:
+            self._makers_by_word.setdefault(run[0], []).append((run, maker))
 
     def tokens(self, name: str) -> list[str]:
         """Lowercase tokens of a name, plurals folded and aliases applied."""
@@ -104,10 +108,9 @@ class Taxonomy:
     def maker(self, path: str) -> str:
         """The manufacturer or machine a path names ("Roland TR-808/BD.wav" -> "Roland"), or ''."""
         words = [w.lower() for w in _WORD.findall(path)]
-        for run, maker in self.makers:
-            if any(tuple(words[i : i + len(run)]) == run for i in range(len(words) - len(run) + 1)):
-                return maker
-        return ""
+        found = [(len(run), maker) for i, word in enumerate(words) for run, maker in self._makers_by_word.get(word, ())
+                 if tuple(words[i : i + len(run)]) == run]
+        return max(found, key=lambda hit: hit[0])[1] if found else ""
 
     def folder_may_hold_class(self, folder_class: str, file_class: str) -> bool:
         return folder_class == file_class or file_class in self.folder_may_hold.get(folder_class, ())

@@ -94,3 +94,17 @@ def test_bad_arguments_are_one_line_errors(env, tmp_path):
     no_models = cli(dict(environment, DRUM_OUTPUT_DIR=str(tmp_path / "empty")), "classify", str(archive / "Linn LM-1"))
     assert no_models.returncode == 2 and "materialize the models" in _one_line_error(no_models)
     assert cli(environment, "similar", str(tmp_path / "nope.wav")).returncode == 2
+
+
+def test_bench_measures_every_figure_on_a_small_archive(env, tmp_path):
+    environment, output, archive = env
+    result = cli(environment, "bench", "--files", "60", "--peer-sample", "10", "--memory", "30",
+                 "--work-dir", str(tmp_path / "bench"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads((tmp_path / "bench" / "bench.json").read_text())
+    assert figures["files"] == 60 and figures["rescan_unchanged_classified"] == 0
+    assert figures["rescan_1pct_classified"] == 1 and figures["peak_rss_mb_30"] > 50
+    for key in ("limit_files_per_s", "peer_files_per_s", "pipeline_files_per_s"):
+        assert figures[key] > 0
+    assert "pipeline / limit" in result.stdout
+    assert cli(environment, "bench").returncode == 2  # neither --files nor --archive

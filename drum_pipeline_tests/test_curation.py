@@ -83,3 +83,11 @@ def test_assets_materialize_with_passing_checks(small_demo, tmp_path):
     assert {"path", "sha256", "fine_label", "label", "rule", "status"} <= set(labels.columns)
     assert {"path", "sha256", "fine_label", "label", "group", "split"} <= set(curated.columns)
     assert len(curated) > 0.9 * (labels["status"] == "labelled").sum()
+
+
+def test_a_flat_library_is_split_by_instrument():
+    from drum_pipeline.curation import instrument_of
+
+    assert instrument_of("kick_soft01.ogg") == instrument_of("kick_soft02.ogg") == "./kick_soft"
+    assert instrument_of("Pack/808 Kick 01.wav") == "Pack/808 kick"
+    assert instrument_of("kick01.ogg") != instrument_of("snare01.ogg")

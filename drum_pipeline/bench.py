@@ -1,0 +1,213 @@
+"""The benchmark: on one set of files, in one run, the decode limit, the naive librosa peer, the
+pipeline's archive path (cold), re-scans (nothing changed; 1% added) and peak memory.
+
+`drum-pipeline bench --files 20000` synthesizes an archive of varied one-shots (packs of 500);
+`drum-pipeline bench --archive DIR` measures any folder. The models come from the output
+folder (run the pipeline first); caches are fresh for the cold run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import os
+import resource
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from drum_pipeline import synth
+from drum_pipeline.archive import classify_pack, list_packs, load_classifier, pack_files, pack_fingerprints
+from drum_pipeline.feature_cache import FeatureCache
+from drum_pipeline.features import FeatureParams
+from drum_pipeline.folders import scan_audio_files
+from drum_pipeline.hashing import HashCache
+from drum_pipeline.settings import Settings
+
+
+def synthesize_archive(root: Path, files: int, seed: int = 1, pack_size: int = 500, start: int = 0) -> None:
+    """`files` distinct one-shots (WAV 16/24-bit, FLAC; 44.1 and 48 kHz) in packs of `pack_size`:
+    a few hundred rendered sounds, each written many times with its own gain, pitch and noise."""
+    rng = np.random.default_rng(seed)
+    names = list(synth.DRUM_VOICES) + list(synth.NON_DRUM_VOICES)
+    bases = [synth.render(names[i % len(names)], rng, 44100)[: 3 * 44100] for i in range(min(files, 300))]
+    formats = [("WAV", "PCM_16", ".wav"), ("WAV", "PCM_24", ".wav"), ("FLAC", "PCM_16", ".flac")]
+    for i in range(start, start + files):
+        base = bases[i % len(bases)]
+        stretch = rng.uniform(0.9, 1.1)
+        index = np.minimum((np.arange(int(len(base) / stretch)) * stretch).astype(int), len(base) - 1)
+        audio = base[index] * rng.uniform(0.3, 1.0) + rng.normal(0, 1e-4, len(index)).astype(np.float32)
+        fmt = formats[i % len(formats)]
+        rate = 44100 if i % 4 else 48000
+        path = root / f"Pack {i // pack_size:04d}" / f"hit {i:06d}{fmt[2]}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, np.clip(audio, -1, 1), rate, format=fmt[0], subtype=fmt[1])
+
+
+def decode_limit(paths: list[Path], params: FeatureParams, workers: int) -> float:
+    """Files per second of decoding only the analysed window, at the source rate, on `workers` threads."""
+
+    def decode(path: Path) -> int:
+        try:
+            with sf.SoundFile(str(path)) as f:
+                return len(f.read(math.ceil(params.decode_seconds * f.samplerate), dtype="float32"))
+        except Exception:
+            return 0
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(decode, paths))
+    return len(paths) / (time.perf_counter() - start)
+
+
+def naive_peer(paths: list[Path], params: FeatureParams) -> float:
+    """Files per second of a plain librosa.load + librosa.feature.mfcc loop, one process."""
+    import librosa
+
+    librosa.feature.mfcc(y=np.zeros(2048, np.float32), sr=22050)  # numba compiles once, outside the timing
+    start = time.perf_counter()
+    for path in paths:
+        try:
+            y, sr = librosa.load(path, sr=params.sample_rate, duration=params.window_seconds)
+            librosa.feature.mfcc(y=y, sr=sr, n_mfcc=params.n_mfcc)
+        except Exception:
+            pass
+    return len(paths) / (time.perf_counter() - start)
+
+
+def _bench_settings(archive: Path, output: Path, models_from: Settings) -> Settings:
+    """Settings whose caches start empty but whose models and known sounds are the real ones."""
+    settings = Settings.resolve(str(models_from.library_dir), str(archive), str(output))
+    for part in ("models", "tables/spectrogram_features.parquet"):
+        source, target = models_from.output_dir / part, output / part
+        if not source.exists():
+            raise FileNotFoundError(f"{source} does not exist: run `drum-pipeline run` first (the benchmark "
+                                    "classifies with the deployed models)")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, dirs_exist_ok=True)
+        else:
+            shutil.copy2(source, target)
+    return settings
+
+
+def classify_archive(settings: Settings, packs: list[str] | None = None) -> dict:
+    """The pipeline's archive path for `packs` (default: all): discovery, hashing, features,
+    classification, the index written. Returns counters and seconds."""
+    start = time.perf_counter()
+    classifier = load_classifier(settings)
+    packs = list_packs(settings.archive_dir) if packs is None else packs
+    totals = {"files": 0, "hashed": 0, "extracted": 0}
+    with HashCache(settings.layout.hash_cache_path) as hashes, \
+            FeatureCache(settings.layout.cache_dir, classifier.params) as cache:
+        for pack in packs:
+            hashes.misses = 0
+            table, work = classify_pack(pack_files(settings.archive_dir, pack), pack, hashes, cache, classifier,
+                                        settings.sorting_rules())
+            settings.layout.write_partition("archive_index", pack, table)
+            for key in totals:
+                totals[key] += work[key]
+    return {**totals, "packs": len(packs), "seconds": time.perf_counter() - start}
+
+
+def rescan(settings: Settings, known: dict[str, str]) -> dict:
+    """What the sensor does: fingerprint the packs (stat only) and classify the changed ones."""
+    start = time.perf_counter()
+    current = pack_fingerprints(settings.archive_dir)
+    changed = [pack for pack, version in current.items() if known.get(pack) != version]
+    result = classify_archive(settings, changed) if changed else {"files": 0, "hashed": 0, "extracted": 0, "packs": 0}
+    return {**result, "seconds": time.perf_counter() - start, "fingerprints": current}
+
+
+def _peak_memory_child(settings: Settings, queue) -> None:
+    classify_archive(settings)
+    queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+
+
+def peak_memory(settings: Settings) -> int:
+    """Peak RSS in bytes of a cold classification of the whole archive, in a fresh process."""
+    shutil.rmtree(settings.layout.cache_dir, ignore_errors=True)
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_peak_memory_child, args=(settings, queue))
+    process.start()
+    peak = queue.get()
+    process.join()
+    return peak
+
+
+def run_benchmark(work_dir: Path, models_from: Settings, files: int | None = None, archive: Path | None = None,
+                  peer_sample: int = 1000, memory_sizes: tuple[int, ...] = (), log=print) -> dict:
+    """Every measurement, as a dict (also written to work_dir/bench.json)."""
+    work_dir = Path(work_dir)
+    if archive is None:
+        archive = work_dir / "archive"
+        if not archive.exists():
+            log(f"synthesizing {files} files into {archive} ...")
+            synthesize_archive(archive, files)
+    params = FeatureParams()
+    paths = [f.path for f in scan_audio_files(archive)]
+    if not paths:
+        raise ValueError(f"no audio files in {archive}")
+    workers = os.cpu_count() or 1
+    shutil.rmtree(work_dir / "out", ignore_errors=True)
+    settings = _bench_settings(archive, work_dir / "out", models_from)
+    results: dict = {"files": len(paths), "cores": workers}
+    log(f"{len(paths)} files; decode limit ...")
+    results["limit_files_per_s"] = decode_limit(paths, params, workers)
+    sample = paths[:: max(1, len(paths) // peer_sample)][:peer_sample]
+    log(f"naive librosa peer on {len(sample)} of them ...")
+    results["peer_files_per_s"] = naive_peer(sample, params)
+    log("pipeline, cold caches ...")
+    cold = classify_archive(settings)
+    results["pipeline_files_per_s"] = cold["files"] / cold["seconds"]
+    results["pipeline_seconds"] = cold["seconds"]
+    results["pipeline_vs_limit"] = results["pipeline_files_per_s"] / results["limit_files_per_s"]
+    results["pipeline_vs_peer"] = results["pipeline_files_per_s"] / results["peer_files_per_s"]
+    known = pack_fingerprints(archive)
+    unchanged = rescan(settings, known)
+    results["rescan_unchanged_seconds"], results["rescan_unchanged_classified"] = unchanged["seconds"], unchanged["files"]
+    if files is not None:
+        added = max(1, len(paths) // 100)
+        synthesize_archive(archive, added, seed=2, start=10_000_000)
+        grown = rescan(settings, unchanged["fingerprints"])
+        results["rescan_1pct_seconds"] = grown["seconds"]
+        results["rescan_1pct_classified"] = grown["extracted"]
+        results["rescan_1pct_vs_cold"] = grown["seconds"] / cold["seconds"]
+        shutil.rmtree(archive / f"Pack {10_000_000 // 500:04d}", ignore_errors=True)
+    for size in memory_sizes:
+        sub = work_dir / f"memory_{size}"
+        if not sub.exists():
+            log(f"synthesizing {size} files for the memory run ...")
+            synthesize_archive(sub / "archive", size)
+        shutil.rmtree(sub / "out", ignore_errors=True)
+        log(f"peak memory, {size} files ...")
+        results[f"peak_rss_mb_{size}"] = peak_memory(_bench_settings(sub / "archive", sub / "out", models_from)) / 2**20
+    (work_dir / "bench.json").write_text(json.dumps(results, indent=1))
+    return results
+
+
+def format_results(results: dict) -> str:
+    rows = [
+        ("files", f"{results['files']}"),
+        ("decode limit (window only, all cores)", f"{results['limit_files_per_s']:.0f} files/s"),
+        ("naive peer (librosa.load + mfcc, 1 process)", f"{results['peer_files_per_s']:.0f} files/s"),
+        ("pipeline, cold (hash, decode, features, classify, index)", f"{results['pipeline_files_per_s']:.0f} files/s"),
+        ("pipeline / limit (target >= 0.5)", f"{results['pipeline_vs_limit']:.2f}"),
+        ("pipeline / peer (target >= 5)", f"{results['pipeline_vs_peer']:.1f}"),
+        ("re-scan, nothing changed", f"{results['rescan_unchanged_seconds']:.2f} s, "
+                                     f"{results['rescan_unchanged_classified']} files classified"),
+    ]
+    if "rescan_1pct_seconds" in results:
+        rows.append(("re-scan after adding 1% (target < 5% of cold)",
+                     f"{results['rescan_1pct_seconds']:.2f} s = {results['rescan_1pct_vs_cold']:.1%} of cold, "
+                     f"{results['rescan_1pct_classified']} decoded"))
+    rows += [(f"peak RSS, {key.rsplit('_', 1)[1]} files", f"{value:.0f} MB")
+             for key, value in results.items() if key.startswith("peak_rss_mb_")]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
