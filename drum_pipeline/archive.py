@@ -8,8 +8,7 @@ pointing at it; copies across packs are found when the archive is rebuilt.
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
@@ -17,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from drum_pipeline.feature_cache import FeatureCache, extract_missing, feature_matrix
-from drum_pipeline.folders import AudioFile, fingerprint, is_audio_name, scan_audio_files
-from drum_pipeline.hashing import HashCache
 from drum_pipeline.features import FeatureParams
+from drum_pipeline.folders import AudioFile, fingerprint, scan_audio_files
+from drum_pipeline.hashing import HashCache
 from drum_pipeline.inference import ModelSet, Reference, load_model_set
 from drum_pipeline.labels import nearest_folder
 from drum_pipeline.taxonomy import Taxonomy, load_taxonomy
@@ -62,18 +61,8 @@ def pack_files(archive_root: Path, pack: str) -> list[AudioFile]:
     """The audio files of one pack, with paths relative to the archive root."""
     archive_root = Path(archive_root)
     if pack == ROOT_PACK:
-        found = []
-        for entry in sorted(os.scandir(archive_root), key=lambda e: e.name) if archive_root.is_dir() else []:
-            if entry.name.startswith(".") or not is_audio_name(entry.name) or entry.is_dir():
-                continue
-            try:
-                st = entry.stat()
-                size, mtime = st.st_size, st.st_mtime_ns
-            except OSError:
-                size, mtime = -1, 0
-            found.append(AudioFile(Path(entry.path), entry.name, size, mtime))
-        return found
-    return [AudioFile(f.path, f"{pack}/{f.relpath}", f.size, f.mtime_ns) for f in scan_audio_files(archive_root / pack)]
+        return scan_audio_files(archive_root, recursive=False)
+    return [replace(f, relpath=f"{pack}/{f.relpath}") for f in scan_audio_files(archive_root / pack, archive_root)]
 
 
 @dataclass
@@ -123,6 +112,8 @@ def classify_pack(
         row.update(path=f.relpath, pack=pack, size=f.size, error="", reason="", duplicate_of="",
                    folder_label=claim.label if claim.status == "labelled" else "", maker=taxonomy.maker(f.relpath))
         try:
+            if f.problem:
+                raise OSError(f.problem)
             row["sha256"] = hashes.sha256(f.path)
         except OSError as exc:
             row.update(sha256="", status="error", label=UNSORTED, error=f"cannot read: {exc.strerror or exc}")

@@ -22,7 +22,13 @@ import numpy as np
 import soundfile as sf
 
 from drum_pipeline import synth
-from drum_pipeline.archive import classify_pack, list_packs, load_classifier, pack_files, pack_fingerprints
+from drum_pipeline.archive import (
+    classify_pack,
+    list_packs,
+    load_classifier,
+    pack_files,
+    pack_fingerprints,
+)
 from drum_pipeline.feature_cache import FeatureCache
 from drum_pipeline.features import FeatureParams
 from drum_pipeline.folders import scan_audio_files

@@ -160,7 +160,12 @@ def _validate(args: argparse.Namespace) -> int:
     from drum_pipeline.features import FeatureParams
     from drum_pipeline.folders import has_audio
     from drum_pipeline.inference import CLASSIFIERS
-    from drum_pipeline.model_store import DEPLOYED, ModelMismatchError, model_dir, read_mapping
+    from drum_pipeline.model_store import (
+        DEPLOYED,
+        ModelMismatchError,
+        model_dir,
+        read_mapping,
+    )
     from drum_pipeline.taxonomy import TaxonomyError, load_taxonomy
 
     settings = _settings(args)

@@ -3,13 +3,26 @@
 import dagster as dg
 
 from drum_pipeline.assets.archive import archive_index, rebuilt_archive
-from drum_pipeline.assets.automation import archive_sensor, automation_sensor, daily_rescan
-from drum_pipeline.assets.features import audio_statistics, mfcc_features, spectrogram_features
+from drum_pipeline.assets.automation import (
+                                         archive_sensor,
+                                         automation_sensor,
+                                         daily_rescan,
+)
+from drum_pipeline.assets.features import (
+                                         audio_statistics,
+                                         mfcc_features,
+                                         spectrogram_features,
+)
 from drum_pipeline.assets.inputs import sample_archive, sample_library, taxonomy
 from drum_pipeline.assets.jobs import ALL_JOBS
 from drum_pipeline.assets.labels import curated_training_set, label_extraction
-from drum_pipeline.assets.models import (cross_validation, evaluation_report, model1, model2_classifier,
-                                         model2_encoder)
+from drum_pipeline.assets.models import (
+                                         cross_validation,
+                                         evaluation_report,
+                                         model1,
+                                         model2_classifier,
+                                         model2_encoder,
+)
 from drum_pipeline.resources import DrumPipelineConfig
 
 # `drum-pipeline run` runs the jobs drum_pipeline (observing the folders, registering the

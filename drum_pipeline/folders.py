@@ -19,35 +19,53 @@ class AudioFile:
     relpath: str  # POSIX, relative to the scanned root
     size: int  # -1 when the file could not be stat-ed (e.g. a dangling link)
     mtime_ns: int
+    problem: str = ""  # why the file must not be read (a link leading out of the folder), or ""
 
 
 def is_audio_name(name: str) -> bool:
     return Path(name).suffix.lower() in AUDIO_EXTENSIONS
 
 
-def scan_audio_files(root: Path) -> list[AudioFile]:
+def _entry(path: Path, relpath: str, boundary: Path) -> AudioFile:
+    problem = ""
+    if path.is_symlink():
+        try:
+            target = path.resolve(strict=True)
+            if not target.is_relative_to(boundary):
+                problem = "symbolic link leads outside the archive: not followed"
+        except RuntimeError:
+            problem = "symbolic link loop"
+        except OSError:
+            problem = "dangling symbolic link"
+    try:
+        st = path.stat() if not problem else path.lstat()
+        size, mtime_ns = (st.st_size, st.st_mtime_ns) if not problem else (-1, st.st_mtime_ns)
+    except OSError:
+        size, mtime_ns = -1, 0
+    return AudioFile(path, relpath, size, mtime_ns, problem)
+
+
+def scan_audio_files(root: Path, boundary: Path | None = None, recursive: bool = True) -> list[AudioFile]:
     """Every audio file under `root` by extension (any case), sorted by relative path.
 
     Hidden files and folders (".DS_Store", macOS "._x.wav" resource forks) are not audio and
-    are skipped. A file that cannot be stat-ed is still listed, with size -1, so that a later
-    stage reports it instead of losing it.
+    are skipped. Folder links are not followed (no loops, no file seen twice); a file link is
+    read only when it leads inside `boundary` (default: `root`), otherwise it is listed with
+    its `problem`. A file that cannot be stat-ed is listed with size -1, so that a later stage
+    reports it instead of losing it.
     """
     root = Path(root)
     if not root.is_dir():
         return []
+    boundary = Path(boundary or root).resolve()
     found: list[AudioFile] = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if recursive else []
         for name in filenames:
             if name.startswith(".") or not is_audio_name(name):
                 continue
             path = Path(dirpath) / name
-            try:
-                st = path.stat()
-                size, mtime_ns = st.st_size, st.st_mtime_ns
-            except OSError:
-                size, mtime_ns = -1, 0
-            found.append(AudioFile(path, path.relative_to(root).as_posix(), size, mtime_ns))
+            found.append(_entry(path, path.relative_to(root).as_posix(), boundary))
     found.sort(key=lambda f: f.relpath)
     return found
 

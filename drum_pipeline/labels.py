@@ -73,6 +73,8 @@ def extract_labels(files: list[AudioFile], taxonomy: Taxonomy, hashes: HashCache
     for f in files:
         decision = decide_label(taxonomy, f.relpath)
         try:
+            if f.problem:
+                raise OSError(f.problem)
             digest, error = hashes.sha256(f.path), ""
         except OSError as exc:
             digest, error = "", f"cannot read: {exc.strerror or exc}"

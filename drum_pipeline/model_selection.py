@@ -17,8 +17,16 @@ from sklearn.model_selection import GroupKFold
 
 from drum_pipeline.evaluation import macro_f1
 from drum_pipeline.features import FeatureParams
-from drum_pipeline.models import (SplitData, TrainingConfig, mfcc_statistics, splits_from_table, train_autoencoder,
-                                  train_baseline, train_model1, train_model2_classifier)
+from drum_pipeline.models import (
+    SplitData,
+    TrainingConfig,
+    mfcc_statistics,
+    splits_from_table,
+    train_autoencoder,
+    train_baseline,
+    train_model1,
+    train_model2_classifier,
+)
 
 GRID = {"default": {}, "dropout 0.1": {"dropout": 0.1}, "no augmentation": {"augment": False}}
 

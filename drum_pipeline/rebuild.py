@@ -11,6 +11,7 @@ finishes.
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import shutil
@@ -24,6 +25,7 @@ from drum_pipeline.layout import write_atomic
 
 LINK_MODES = ("symlink", "hardlink", "copy")
 MANIFEST_NAME = ".drum-pipeline-manifest.json"
+LOCK_NAME = ".drum-pipeline.lock"
 LEDGER_COLUMNS = ["path", "pack", "sha256", "status", "label", "fine_label", "confidence", "target",
                   "duplicate_of", "reason", "error"]
 
@@ -129,6 +131,12 @@ def apply(entries: list[Entry], rebuilt_root: Path, mode: str = "symlink") -> di
         raise ValueError(f"unknown link mode {mode!r}: choose one of {', '.join(LINK_MODES)}")
     root = Path(rebuilt_root)
     root.mkdir(parents=True, exist_ok=True)
+    with open(root / LOCK_NAME, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a sensor's run and a manual one take turns
+        return _apply_locked(entries, root, mode)
+
+
+def _apply_locked(entries: list[Entry], root: Path, mode: str) -> dict[str, int]:
     manifest = _read_manifest(root)
     wanted = {e.target: e for e in entries}
     counts = {"created": 0, "unchanged": 0, "removed": 0, "blocked": 0}

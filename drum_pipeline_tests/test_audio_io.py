@@ -6,7 +6,16 @@ import pytest
 import soundfile as sf
 
 from drum_pipeline.audio_io import AudioLoadError, load_window
-from drum_pipeline.demo import AIFF, AIFF24, FLAC, OGG, WAV16, WAV24, WAVF, _write_broken_files
+from drum_pipeline.demo import (
+    AIFF,
+    AIFF24,
+    FLAC,
+    OGG,
+    WAV16,
+    WAV24,
+    WAVF,
+    _write_broken_files,
+)
 from drum_pipeline.folders import scan_audio_files
 
 

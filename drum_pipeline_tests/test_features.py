@@ -8,7 +8,11 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from drum_pipeline.assets.features import audio_statistics, mfcc_features, spectrogram_features
+from drum_pipeline.assets.features import (
+    audio_statistics,
+    mfcc_features,
+    spectrogram_features,
+)
 from drum_pipeline.assets.inputs import sample_library, taxonomy
 from drum_pipeline.assets.labels import curated_training_set, label_extraction
 from drum_pipeline.feature_cache import FeatureCache, extract_missing, feature_matrix

@@ -8,7 +8,13 @@ from drum_pipeline.augment import augment_logmel
 from drum_pipeline.definitions import defs
 from drum_pipeline.features import FeatureParams
 from drum_pipeline.inference import load_model_set
-from drum_pipeline.model_store import DEPLOYED, ModelMismatchError, load_model, model_dir, save_model
+from drum_pipeline.model_store import (
+    DEPLOYED,
+    ModelMismatchError,
+    load_model,
+    model_dir,
+    save_model,
+)
 from drum_pipeline.models import build_model1, calibrate, fit_temperature
 from drum_pipeline.resources import DrumPipelineConfig
 

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from drum_pipeline.archive import ROOT_PACK, SortingRules
-from drum_pipeline.rebuild import MANIFEST_NAME, RebuildError, apply, plan
+from drum_pipeline.rebuild import RebuildError, apply, plan
 
 
 def _index(rows):
@@ -53,7 +53,7 @@ def test_apply_is_idempotent_and_moves_only_what_changed(archive, tmp_path, mode
     before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in archive.rglob("*") if p.is_file()}
     entries, _ = plan(_sample_index(), archive)
     assert apply(entries, rebuilt, mode)["created"] == 4
-    placed = sorted(p.relative_to(rebuilt).as_posix() for p in rebuilt.rglob("*") if p.name != MANIFEST_NAME
+    placed = sorted(p.relative_to(rebuilt).as_posix() for p in rebuilt.rglob("*") if not p.name.startswith(".")
                     and (p.is_file() or p.is_symlink()))
     assert placed == sorted(e.target for e in entries)
     assert (rebuilt / "kick/P/A.WAV").read_bytes() == b"P/A.WAV"

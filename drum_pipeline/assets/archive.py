@@ -1,15 +1,15 @@
 """The archive index (one partition per pack) and the rebuilt, sorted mirror."""
 
 import json
+from pathlib import Path
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 
 from drum_pipeline.archive import classify_pack, load_classifier, pack_files
-from drum_pipeline.assets.shared import AUTOMATION
 from drum_pipeline.assets._metadata import markdown_table, png_image
-from drum_pipeline.assets.shared import archive_packs
+from drum_pipeline.assets.shared import AUTOMATION, archive_packs
 from drum_pipeline.feature_cache import FeatureCache
 from drum_pipeline.hashing import HashCache
 from drum_pipeline.layout import write_atomic
@@ -17,7 +17,6 @@ from drum_pipeline.plots import bar_chart_png
 from drum_pipeline.progress import ProgressLog
 from drum_pipeline.rebuild import apply, plan
 from drum_pipeline.resources import DrumPipelineConfig
-
 
 
 def _summary(table: pd.DataFrame, label_column: str = "label") -> dict:
@@ -87,7 +86,7 @@ def rebuilt_archive(context: dg.AssetExecutionContext, config: DrumPipelineConfi
     summary = {"per_pack": ledger.groupby(["pack", "status"]).size().unstack(fill_value=0).reset_index().to_dict("records"),
                **counts}
     write_atomic(settings.layout.reports_dir / "rebuilt_archive.json",
-                 lambda tmp: open(tmp, "w").write(json.dumps(summary, indent=1, default=int)))
+                 lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=1, default=int)))
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(settings.layout.rebuilt_dir)),
         "ledger": dg.MetadataValue.path(str(path)),

@@ -7,7 +7,12 @@ import os
 import dagster as dg
 
 from drum_pipeline.archive import pack_fingerprints
-from drum_pipeline.assets.jobs import archive_index_job, observe_folders_job, rebuild_job, training_job
+from drum_pipeline.assets.jobs import (
+    archive_index_job,
+    observe_folders_job,
+    rebuild_job,
+    training_job,
+)
 from drum_pipeline.assets.shared import archive_packs
 from drum_pipeline.folders import fingerprint, scan_audio_files
 from drum_pipeline.model_store import DEPLOYED, model_dir

@@ -4,8 +4,8 @@
 import dagster as dg
 import pandas as pd
 
-from drum_pipeline.assets.shared import AUTOMATION
 from drum_pipeline.assets._metadata import markdown_table
+from drum_pipeline.assets.shared import AUTOMATION
 from drum_pipeline.curation import SPLITS, curate
 from drum_pipeline.folders import scan_audio_files
 from drum_pipeline.hashing import HashCache

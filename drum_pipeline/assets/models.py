@@ -2,16 +2,31 @@
 
 import dagster as dg
 
-from drum_pipeline.assets.shared import AUTOMATION
 from drum_pipeline.assets._metadata import markdown_table, png_image
+from drum_pipeline.assets.shared import AUTOMATION
 from drum_pipeline.evaluation import comparison_markdown, evaluate, write_reports
 from drum_pipeline.features import FeatureParams
 from drum_pipeline.inference import load_model_set
 from drum_pipeline.model_selection import grid_from, grouped_cross_validation, summarize
-from drum_pipeline.model_store import (CANDIDATE, DEPLOYED, ModelMismatchError, load_model, model_dir, promote,
-                                       save_model, update_meta)
-from drum_pipeline.models import (fit_temperature, mfcc_statistics, splits_from_table,
-                                  train_autoencoder, train_baseline, train_model1, train_model2_classifier)
+from drum_pipeline.model_store import (
+    CANDIDATE,
+    DEPLOYED,
+    ModelMismatchError,
+    load_model,
+    model_dir,
+    promote,
+    save_model,
+    update_meta,
+)
+from drum_pipeline.models import (
+    fit_temperature,
+    mfcc_statistics,
+    splits_from_table,
+    train_autoencoder,
+    train_baseline,
+    train_model1,
+    train_model2_classifier,
+)
 from drum_pipeline.plots import history_png
 from drum_pipeline.resources import DrumPipelineConfig
 from drum_pipeline.settings import Settings
