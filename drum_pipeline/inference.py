@@ -40,9 +40,15 @@ class ModelSet:
 
 
 def _predict(model, x: np.ndarray, batch_size: int) -> np.ndarray:
-    """model.predict without its per-call dataset set-up (a large share of the time on small batches)."""
-    return np.concatenate([np.asarray(model.predict_on_batch(x[start : start + batch_size, ..., None]))
-                           for start in range(0, len(x), batch_size)])
+    """model.predict without its per-call dataset set-up (a large share of the time on small batches).
+    Batches are padded to a power of two, so TensorFlow traces a handful of shapes, not one per pack."""
+    out = []
+    for start in range(0, len(x), batch_size):
+        batch = x[start : start + batch_size]
+        padded = min(batch_size, 1 << max(4, (len(batch) - 1).bit_length()))
+        batch = np.concatenate([batch, np.zeros((padded - len(batch), *batch.shape[1:]), batch.dtype)])
+        out.append(np.asarray(model.predict_on_batch(batch[..., None]))[: min(batch_size, len(x) - start)])
+    return np.concatenate(out)
 
 
 def load_model_set(models_root: Path, classes: list[str], params: FeatureParams, stage: str = DEPLOYED) -> ModelSet:

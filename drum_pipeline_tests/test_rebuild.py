@@ -1,10 +1,11 @@
 import os
+import subprocess
 
 import pandas as pd
 import pytest
 
 from drum_pipeline.archive import ROOT_PACK, SortingRules
-from drum_pipeline.rebuild import RebuildError, apply, plan
+from drum_pipeline.rebuild import Entry, RebuildError, apply, plan
 
 
 def _index(rows):
@@ -102,3 +103,32 @@ def test_a_failed_rebuild_says_why_and_the_next_run_finishes(archive, tmp_path):
 def test_unknown_mode_is_refused(archive, tmp_path):
     with pytest.raises(ValueError, match="unknown link mode"):
         apply([], tmp_path / "rebuilt", "move")
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 256 KB file system (tmpfs), for a real full disk and a real cross-device link."""
+    mount = tmp_path / "small disk"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small file system here (needs root)")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_full_disk_stops_with_a_clear_message_and_the_next_run_finishes(tmp_path, small_disk):
+    sources = []
+    for i in range(6):
+        sources.append(tmp_path / f"hit {i}.wav")
+        sources[-1].write_bytes(os.urandom(100_000))
+    entries = [Entry(f"kick/P/hit {i}.wav", str(source), str(i)) for i, source in enumerate(sources)]
+    rebuilt = small_disk / "rebuilt"
+    with pytest.raises(RebuildError, match="hard links cannot cross file systems"):
+        apply(entries, rebuilt, "hardlink")
+    (small_disk / "something else.bin").write_bytes(os.urandom(120_000))
+    with pytest.raises(RebuildError, match="disk holding .* is full"):
+        apply(entries, rebuilt, "copy")
+    (small_disk / "something else.bin").unlink()  # the user frees some space ...
+    counts = apply(entries, rebuilt, "symlink")  # ... and takes the message's advice
+    assert counts["created"] + counts["unchanged"] == 6 and counts["blocked"] == 0
+    assert sorted(os.readlink(rebuilt / e.target) for e in entries) == sorted(map(str, sources))
