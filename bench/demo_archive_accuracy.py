@@ -1,0 +1,44 @@
+"""How well the archive index of the demo archive matches the demo's truth.
+
+    python bench/demo_archive_accuracy.py [OUTPUT_DIR] [ARCHIVE_DIR]
+
+(defaults: data/output, data/archive) prints the share of decodable drum files whose class is
+right, how many were placed in a class folder and how many of those are right, where the
+non-drum files went, fine-label accuracy, the ledger's counts, and the evaluation's figures.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from drum_pipeline.demo import read_manifest
+from drum_pipeline.taxonomy import load_taxonomy
+
+
+def main(output: str = "data/output", archive: str = "data/archive") -> None:
+    taxonomy = load_taxonomy()
+    truth = {row["relpath"]: row for row in read_manifest(archive)}
+    index = pd.read_parquet(Path(output) / "tables/archive_index")
+    index["kind"] = index["path"].map(lambda p: truth[p]["kind"])
+    ok = index[index["status"] == "ok"]
+    drums = ok[ok["kind"] == "drum"]
+    true_class = drums["path"].map(lambda p: taxonomy.fine_to_class[truth[p]["fine_label"]])
+    placed = drums[drums["label"] != "unsorted"]
+    print(f"decodable drum files: {len(drums)}, class right: {(drums['predicted_label'] == true_class).mean():.3f}")
+    print(f"placed in a class folder: {len(placed)} ({len(placed) / len(drums):.1%}), "
+          f"right: {(placed['label'] == true_class[placed.index]).mean():.3f}")
+    non_drum = ok[ok["kind"].isin(["loop", "fx", "bass", "melodic", "vocal"])]
+    print(f"non-drum files: {len(non_drum)}, in unsorted: {int((non_drum['label'] == 'unsorted').sum())}")
+    fine_right = (drums["fine_label"] == drums["path"].map(lambda p: truth[p]["fine_label"])).mean()
+    print(f"fine label right: {fine_right:.3f}")
+    ledger = pd.read_parquet(Path(output) / "tables/rebuilt_archive.parquet")
+    print(f"ledger: {ledger['status'].value_counts().to_dict()}, archive files: {len(truth)}")
+    report = json.loads((Path(output) / "reports/evaluation.json").read_text())
+    for name, result in report["results"].items():
+        print(f"evaluation {name}: macro-F1 {result['macro_f1']:.3f}, accuracy {result['accuracy']:.3f}")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])
