@@ -66,7 +66,9 @@ def test_drum_files_are_classified_better_than_chance(indexed):
     taxonomy = load_taxonomy()
     drums = index[(index["status"] == "ok") & index["path"].map(lambda p: truth[p]["kind"] == "drum")]
     right = drums["predicted_label"] == drums["path"].map(lambda p: taxonomy.fine_to_class[truth[p]["fine_label"]])
-    assert right.mean() > 0.4  # six classes; the models here trained for 4 epochs on a quarter of the demo
+    # Six classes: guessing scores 1/6. The models here trained for 4 epochs on a quarter of the demo
+    # (about 0.44 here); the full demo's figure is measured by bench/demo_archive_accuracy.py.
+    assert right.mean() > 0.25
 
 
 def test_threshold_change_rebuilds_from_the_index_alone(indexed):
