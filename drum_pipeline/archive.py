@@ -19,7 +19,7 @@ from drum_pipeline.feature_cache import FeatureCache, extract_missing, feature_m
 from drum_pipeline.features import FeatureParams
 from drum_pipeline.folders import AudioFile, fingerprint, scan_audio_files
 from drum_pipeline.hashing import HashCache
-from drum_pipeline.inference import ModelSet, Reference, load_model_set
+from drum_pipeline.inference import ModelSet, Reference, distances, load_model_set
 from drum_pipeline.labels import nearest_folder
 from drum_pipeline.taxonomy import Taxonomy, load_taxonomy
 
@@ -92,6 +92,15 @@ def build_reference(models: ModelSet, spectrograms: pd.DataFrame, params) -> Ref
     return Reference.build(embeddings, known["label"].to_numpy(), known["fine_label"].to_numpy())
 
 
+def index_pack(settings, pack: str, classifier: Classifier, hashes: HashCache, cache: FeatureCache,
+               progress: Callable[[int, int], None] | None = None) -> tuple[pd.DataFrame, dict]:
+    """Classify one pack of `settings`' archive and write its index partition (Parquet and JSON lines)."""
+    table, work = classify_pack(pack_files(settings.archive_dir, pack), pack, hashes, cache, classifier,
+                                settings.sorting_rules(), progress=progress)
+    settings.layout.write_partition("archive_index", pack, table)
+    return table, work
+
+
 def classify_pack(
     files: list[AudioFile],
     pack: str,
@@ -125,7 +134,7 @@ def classify_pack(
         rows[f.relpath] = row
     hashes.flush()
 
-    originals = [(sha, path) for sha, path in first_of_hash.items()]
+    originals = list(first_of_hash.items())
     by_path = {f.relpath: f.path for f in files}
     report = extract_missing(((sha, by_path[path]) for sha, path in originals), cache, progress=progress)
     for start in range(0, len(originals), chunk_size):
@@ -137,7 +146,6 @@ def classify_pack(
             for key in INDEX_COLUMNS:
                 if key not in ("path", "status", "duplicate_of", "folder_label", "maker", "size", "folder_agrees"):
                     row[key] = original[key]
-            row["status"] = "duplicate"
         row["folder_agrees"] = bool(row["folder_label"]) and row["folder_label"] == row["predicted_label"]
     table = pd.DataFrame(list(rows.values()), columns=INDEX_COLUMNS)
     return table.astype({"confidence": float, "model1_confidence": float, "model2_confidence": float,
@@ -203,8 +211,8 @@ def similar_sounds(classifier: Classifier, cache: FeatureCache, index: pd.DataFr
         return pd.DataFrame(columns=["path", "label", "distance"])
     archive = classifier.models.embed(np.stack([records[sha].logmel for sha in ok["sha256"]]))
     query = classifier.models.embed(logmel[None])
-    ref = classifier.reference
-    distance = np.linalg.norm((archive - ref.mean) / ref.scale - (query - ref.mean) / ref.scale, axis=1)
+    reference = classifier.reference
+    distance = distances(reference.standardise(query), reference.standardise(archive))[0]
     nearest = np.argsort(distance)[:n]
     return pd.DataFrame({"path": ok["path"].to_numpy()[nearest], "label": ok["label"].to_numpy()[nearest],
-                         "distance": (distance[nearest] / ref.typical_distance).round(3)})
+                         "distance": (distance[nearest] / reference.typical_distance).round(3)})

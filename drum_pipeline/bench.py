@@ -23,10 +23,9 @@ import soundfile as sf
 
 from drum_pipeline import synth
 from drum_pipeline.archive import (
-    classify_pack,
+    index_pack,
     list_packs,
     load_classifier,
-    pack_files,
     pack_fingerprints,
 )
 from drum_pipeline.feature_cache import FeatureCache
@@ -113,9 +112,7 @@ def classify_archive(settings: Settings, packs: list[str] | None = None) -> dict
             FeatureCache(settings.layout.cache_dir, classifier.params) as cache:
         for pack in packs:
             hashes.misses = 0
-            table, work = classify_pack(pack_files(settings.archive_dir, pack), pack, hashes, cache, classifier,
-                                        settings.sorting_rules())
-            settings.layout.write_partition("archive_index", pack, table)
+            _, work = index_pack(settings, pack, classifier, hashes, cache)
             for key in totals:
                 totals[key] += work[key]
     return {**totals, "packs": len(packs), "seconds": time.perf_counter() - start}

@@ -132,15 +132,15 @@ def _classify(args: argparse.Namespace) -> int:
 def _rebuild(args: argparse.Namespace) -> int:
     """Regenerate the sorted mirror from the archive index alone (no models, no audio)."""
     from drum_pipeline.archive import list_packs
-    from drum_pipeline.rebuild import apply, plan
+    from drum_pipeline.rebuild import rebuild_from_index
 
     settings = _settings(args)
     index = settings.layout.read_partitions("archive_index")
     if index.empty:
         print("drum-pipeline: no archive index yet: run `drum-pipeline run` first", file=sys.stderr)
         return 1
-    index = index[index["pack"].isin(list_packs(settings.archive_dir))]
-    entries, ledger = plan(index, settings.archive_dir, settings.sorting_rules())
+    ledger, counts = rebuild_from_index(index, set(list_packs(settings.archive_dir)), settings.archive_dir,
+                                        settings.layout, settings.sorting_rules(), settings.link_mode, args.dry_run)
     if args.dry_run:
         placed = ledger[ledger["status"] == "placed"]
         _print_table(placed[["path", "target"]], args.format)
@@ -148,8 +148,6 @@ def _rebuild(args: argparse.Namespace) -> int:
               f"{int((ledger['status'] == 'duplicate').sum())} duplicates, "
               f"{int((ledger['status'] == 'error').sum())} errors; nothing changed (--dry-run)", file=sys.stderr)
         return 0
-    counts = apply(entries, settings.layout.rebuilt_dir, settings.link_mode)
-    settings.layout.write_table("rebuilt_archive", ledger)
     print(f"rebuilt {settings.layout.rebuilt_dir} ({settings.link_mode}): "
           + ", ".join(f"{value} {key}" for key, value in counts.items()))
     return 0

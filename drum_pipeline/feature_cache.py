@@ -62,13 +62,15 @@ class FeatureCache:
 
     def known(self, hashes: Iterable[str]) -> set[str]:
         """Which of `hashes` are cached (features or an error)."""
+        return {row[0] for row in self._select("sha256", hashes)}
+
+    def _select(self, columns: str, hashes: Iterable[str]) -> Iterator[tuple]:
+        """Rows of `columns` for the distinct `hashes`, queried in chunks under SQLite's variable limit."""
         wanted = list(dict.fromkeys(hashes))
-        found: set[str] = set()
         for start in range(0, len(wanted), 900):
             chunk = wanted[start : start + 900]
-            rows = self._db.execute(f"SELECT sha256 FROM features WHERE sha256 IN ({','.join('?' * len(chunk))})", chunk)
-            found.update(row[0] for row in rows)
-        return found
+            yield from self._db.execute(
+                f"SELECT {columns} FROM features WHERE sha256 IN ({','.join('?' * len(chunk))})", chunk)
 
     def put(self, records: list[FeatureRecord]) -> None:
         self._db.executemany(
@@ -80,15 +82,9 @@ class FeatureCache:
     def get(self, hashes: Iterable[str]) -> Iterator[FeatureRecord]:
         """The cached records of `hashes` (those not cached are skipped), in no particular order."""
         p = self.params
-        wanted = list(dict.fromkeys(hashes))
-        for start in range(0, len(wanted), 900):
-            chunk = wanted[start : start + 900]
-            rows = self._db.execute(
-                f"SELECT sha256, error, mfcc, logmel, stats FROM features WHERE sha256 IN ({','.join('?' * len(chunk))})",
-                chunk)
-            for sha, error, mfcc, logmel, stats in rows:
-                yield FeatureRecord(sha, error, _array(mfcc, (p.n_mfcc, p.n_frames)),
-                                    _array(logmel, (p.n_mels, p.n_frames)), json.loads(stats))
+        for sha, error, mfcc, logmel, stats in self._select("sha256, error, mfcc, logmel, stats", hashes):
+            yield FeatureRecord(sha, error, _array(mfcc, (p.n_mfcc, p.n_frames)),
+                                _array(logmel, (p.n_mels, p.n_frames)), json.loads(stats))
 
     def close(self) -> None:
         self._db.close()

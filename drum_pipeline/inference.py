@@ -77,27 +77,32 @@ class Reference:
     def build(cls, embeddings: np.ndarray, labels, fine_labels) -> "Reference":
         mean, scale = embeddings.mean(axis=0), embeddings.std(axis=0) + 1e-6
         z = (embeddings - mean) / scale
-        nearest = np.sort(_distances(z, z), axis=1)[:, 1] if len(z) > 1 else np.ones(1)
+        nearest = np.sort(distances(z, z), axis=1)[:, 1] if len(z) > 1 else np.ones(1)
         return cls(z, np.asarray(labels), np.asarray(fine_labels), mean, scale, float(np.median(nearest)) or 1.0)
+
+    def standardise(self, embeddings: np.ndarray) -> np.ndarray:
+        """Embeddings in the units the known sounds are kept in."""
+        return (embeddings - self.mean) / self.scale
 
     def fine_labels_and_novelty(self, embeddings: np.ndarray, labels: list[str], k: int = 5):
         """Per row: the majority fine label of the k nearest known sounds of `labels[i]`, and the
         distance to the nearest known sound over the typical distance."""
-        z = (embeddings - self.mean) / self.scale
-        distances = _distances(z, self.embeddings)
+        z = self.standardise(embeddings)
+        between = distances(z, self.embeddings)
         fine = []
         for row, label in enumerate(labels):
             same = np.flatnonzero(self.labels == label)
             if len(same) == 0:
                 fine.append(label)
                 continue
-            nearest = same[np.argsort(distances[row, same])[:k]]
+            nearest = same[np.argsort(between[row, same])[:k]]
             values, counts = np.unique(self.fine_labels[nearest], return_counts=True)
             fine.append(str(values[np.argmax(counts)]))
-        novelty = distances.min(axis=1) / self.typical_distance if len(z) else np.zeros(0)
+        novelty = between.min(axis=1) / self.typical_distance if len(z) else np.zeros(0)
         return fine, novelty
 
 
-def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distances between the rows of `a` and the rows of `b`: (len(a), len(b))."""
     squared = (a**2).sum(axis=1)[:, None] + (b**2).sum(axis=1)[None, :] - 2 * a @ b.T
     return np.sqrt(np.maximum(squared, 0))

@@ -71,6 +71,20 @@ def plan(index: pd.DataFrame, archive_root: Path, rules: SortingRules = SortingR
     return entries, pd.DataFrame(ledger, columns=LEDGER_COLUMNS)
 
 
+def rebuild_from_index(index: pd.DataFrame, packs: set[str], archive_root: Path, layout, rules: SortingRules,
+                       mode: str, dry_run: bool = False) -> tuple[pd.DataFrame, dict[str, int] | None]:
+    """Plan the mirror from the index rows of `packs` and, unless `dry_run`, make it under
+    `layout.rebuilt_dir` and write the ledger table. Returns (ledger, counts or None)."""
+    if len(index):
+        index = index[index["pack"].isin(packs)]
+    entries, ledger = plan(index, archive_root, rules)
+    if dry_run:
+        return ledger, None
+    counts = apply(entries, layout.rebuilt_dir, mode)
+    layout.write_table("rebuilt_archive", ledger)
+    return ledger, counts
+
+
 def _target(label: str, pack: str, path: str) -> str:
     parts = PurePosixPath(path).parts
     inside = parts if pack == ROOT_PACK else parts[1:]

@@ -7,7 +7,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from drum_pipeline.archive import classify_pack, load_classifier, pack_files
+from drum_pipeline.archive import index_pack, load_classifier
 from drum_pipeline.assets._metadata import markdown_table, png_image
 from drum_pipeline.assets.shared import AUTOMATION, archive_packs
 from drum_pipeline.feature_cache import FeatureCache
@@ -15,7 +15,7 @@ from drum_pipeline.hashing import HashCache
 from drum_pipeline.layout import write_atomic
 from drum_pipeline.plots import bar_chart_png
 from drum_pipeline.progress import ProgressLog
-from drum_pipeline.rebuild import apply, plan
+from drum_pipeline.rebuild import rebuild_from_index
 from drum_pipeline.resources import DrumPipelineConfig
 
 
@@ -49,16 +49,14 @@ def archive_index(context: dg.AssetExecutionContext, config: DrumPipelineConfig)
     settings = config.settings()
     pack = context.partition_key
     classifier = load_classifier(settings)
-    files = pack_files(settings.archive_dir, pack)
     with HashCache(settings.layout.hash_cache_path) as hashes, \
             FeatureCache(settings.layout.cache_dir, classifier.params) as cache:
-        table, work = classify_pack(files, pack, hashes, cache, classifier, settings.sorting_rules(),
-                                    progress=ProgressLog(context.log.info, f"pack {pack}"))
+        table, work = index_pack(settings, pack, classifier, hashes, cache,
+                                 progress=ProgressLog(context.log.info, f"pack {pack}"))
     context.log.info(f"pack {pack}: {work['files']} files, {work['hashed']} hashed ({work['files'] - work['hashed']} "
                      f"unchanged), {work['extracted']} decoded, {work['cached']} from the feature cache, "
                      f"{int((table['status'] == 'duplicate').sum())} duplicates skipped")
     path = settings.layout.partition_path("archive_index", pack)
-    settings.layout.write_partition("archive_index", pack, table)
     disagreements = table[(table["folder_label"] != "") & ~table["folder_agrees"] & (table["status"] == "ok")]
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(path)),
@@ -78,20 +76,18 @@ def rebuilt_archive(context: dg.AssetExecutionContext, config: DrumPipelineConfi
     settings = config.settings()
     packs = set(context.instance.get_dynamic_partitions(archive_packs.name))
     settings.layout.drop_partitions_except("archive_index", packs)
-    index = settings.layout.read_partitions("archive_index")
-    entries, ledger = plan(index, settings.archive_dir, settings.sorting_rules())
-    counts = apply(entries, settings.layout.rebuilt_dir, settings.link_mode)
+    ledger, counts = rebuild_from_index(settings.layout.read_partitions("archive_index"), packs, settings.archive_dir,
+                                        settings.layout, settings.sorting_rules(), settings.link_mode)
     context.log.info(f"rebuilt archive ({settings.link_mode}): " + ", ".join(f"{v} {k}" for k, v in counts.items()))
-    path = settings.layout.write_table("rebuilt_archive", ledger)
-    summary = {"per_pack": ledger.groupby(["pack", "status"]).size().unstack(fill_value=0).reset_index().to_dict("records"),
-               **counts}
+    per_pack = ledger.groupby(["pack", "status"]).size().unstack(fill_value=0).reset_index()
+    summary = {"per_pack": per_pack.to_dict("records"), **counts}
     write_atomic(settings.layout.reports_dir / "rebuilt_archive.json",
                  lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=1, default=int)))
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(settings.layout.rebuilt_dir)),
-        "ledger": dg.MetadataValue.path(str(path)),
+        "ledger": dg.MetadataValue.path(str(settings.layout.table_path("rebuilt_archive"))),
         "link_mode": settings.link_mode,
         **counts,
         **_summary(ledger),
-        "per_pack": markdown_table(ledger.groupby(["pack", "status"]).size().unstack(fill_value=0).reset_index()),
+        "per_pack": markdown_table(per_pack),
     })
