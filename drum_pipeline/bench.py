@@ -8,6 +8,7 @@ folder (run the pipeline first); caches are fresh for the cold run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import multiprocessing
@@ -145,7 +146,8 @@ def peak_memory(settings: Settings) -> int:
 
 
 def run_benchmark(work_dir: Path, models_from: Settings, files: int | None = None, archive: Path | None = None,
-                  peer_sample: int = 1000, memory_sizes: tuple[int, ...] = (), log=print) -> dict:
+                  peer_sample: int = 1000, memory_sizes: tuple[int, ...] = (), runs: int = 0,
+                  log=print) -> dict:
     """Every measurement, as a dict (also written to work_dir/bench.json)."""
     work_dir = Path(work_dir)
     if archive is None:
@@ -191,7 +193,56 @@ def run_benchmark(work_dir: Path, models_from: Settings, files: int | None = Non
         shutil.rmtree(sub / "out", ignore_errors=True)
         log(f"peak memory, {size} files ...")
         results[f"peak_rss_mb_{size}"] = peak_memory(_bench_settings(sub / "archive", sub / "out", models_from)) / 2**20
+    if runs:
+        results.update(pack_runs(archive, work_dir, models_from, list_packs(archive)[:runs], log))
     (work_dir / "bench.json").write_text(json.dumps(results, indent=1))
+    return results
+
+
+def _step_seconds(dagster_home: Path) -> list[float]:
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        return [record.event_log_entry.dagster_event.event_specific_data.duration_ms / 1000
+                for run in instance.get_runs()
+                for record in instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS).records]
+
+
+def pack_runs(archive: Path, work_dir: Path, models_from: Settings, packs: list[str], log=print) -> dict:
+    """The archive job as Dagster runs, one per pack, each a `dagster job execute` process (as a
+    run launcher starts them), with cold caches: one after another and all at once, with the
+    default executor and on a loopback Dask cluster of two workers. Per mode: the wall time and
+    the overhead per partition (a run's wall time less its step's time, one after another)."""
+    import dagster as dg
+
+    from drum_pipeline.assets.shared import archive_packs
+    from drum_pipeline.distributed import SCHEDULER_ENV, loopback_cluster, run_packs
+
+    results: dict = {"runs_packs": len(packs)}
+    for executor in ("local", "dask"):
+        for at_once in (False, True):
+            mode = f"{executor}_{'at_once' if at_once else 'in_turn'}"
+            root = work_dir / "runs" / mode
+            shutil.rmtree(root, ignore_errors=True)
+            settings = _bench_settings(archive, root / "output", models_from)
+            home = root / "dagster_home"
+            home.mkdir(parents=True)
+            with dg.DagsterInstance.from_config(str(home)) as instance:
+                instance.add_dynamic_partitions(archive_packs.name, packs)
+            env = {key: value for key, value in os.environ.items() if key != SCHEDULER_ENV}
+            env.update(DAGSTER_HOME=str(home), DRUM_ARCHIVE_DIR=str(archive), DRUM_OUTPUT_DIR=str(settings.output_dir),
+                       DRUM_LIBRARY_DIR=str(settings.library_dir))
+            log(f"{len(packs)} pack runs, {mode.replace('_', ' ')} ...")
+            with loopback_cluster(root / "dask", env) if executor == "dask" else contextlib.nullcontext() as cluster:
+                if cluster:
+                    env[SCHEDULER_ENV] = cluster[0]
+                start = time.perf_counter()
+                run_seconds = run_packs(packs, env, root, at_once=at_once)
+                results[f"runs_{mode}_seconds"] = time.perf_counter() - start
+            if not at_once:
+                steps = _step_seconds(home)
+                results[f"runs_{executor}_overhead_per_partition_seconds"] = (
+                    sum(run_seconds.values()) - sum(steps)) / len(packs)
     return results
 
 
@@ -210,6 +261,12 @@ def format_results(results: dict) -> str:
         rows.append(("re-scan after adding 1% (target < 5% of cold)",
                      f"{results['rescan_1pct_seconds']:.2f} s = {results['rescan_1pct_vs_cold']:.1%} of cold, "
                      f"{results['rescan_1pct_classified']} decoded"))
+    if "runs_packs" in results:
+        for executor, name in (("local", "default executor"), ("dask", "Dask, 2 workers on this machine")):
+            rows.append((f"{results['runs_packs']} pack runs, {name}",
+                         f"{results[f'runs_{executor}_in_turn_seconds']:.1f} s one after another, "
+                         f"{results[f'runs_{executor}_at_once_seconds']:.1f} s all at once; overhead "
+                         f"{results[f'runs_{executor}_overhead_per_partition_seconds']:.1f} s per partition"))
     rows += [(f"peak RSS, {key.rsplit('_', 1)[1]} files", f"{value:.0f} MB")
              for key, value in results.items() if key.startswith("peak_rss_mb_")]
     width = max(len(name) for name, _ in rows)

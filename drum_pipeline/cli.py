@@ -259,7 +259,7 @@ def _bench(args: argparse.Namespace) -> int:
     results = run_benchmark(Path(args.work_dir), _settings(args), files=args.files,
                             archive=Path(args.archive).expanduser() if args.archive else None,
                             peer_sample=args.peer_sample, memory_sizes=tuple(args.memory),
-                            log=lambda line: print(line, file=sys.stderr))
+                            runs=args.runs, log=lambda line: print(line, file=sys.stderr))
     print(format_results(results))
     print(f"(written to {Path(args.work_dir) / 'bench.json'})", file=sys.stderr)
     return 0
@@ -347,6 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--peer-sample", type=int, default=1000, help="files for the slow librosa loop (default: 1000)")
     bench.add_argument("--memory", type=int, nargs="*", default=[], metavar="N",
                        help="also measure peak memory on synthesized archives of these sizes")
+    bench.add_argument("--runs", type=int, default=0, metavar="PACKS",
+                       help="also run this many packs as Dagster runs, with the default executor and on a "
+                            "two-worker Dask cluster on this machine")
 
     similar = command("similar", _similar, "the archive's nearest sounds to a file (Model 2's embedding)",
                       "drum-pipeline similar 'Kicks/VEH Kick 012.wav' -n 5")

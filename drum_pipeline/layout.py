@@ -13,6 +13,7 @@ import pandas as pd
 @dataclass(frozen=True)
 class OutputLayout:
     root: Path
+    cache_root: Path | None = None  # the caches elsewhere (DRUM_CACHE_DIR): a disk of each worker's own
 
     def table_path(self, name: str) -> Path:
         """`tables/<name>.parquet`, readable by pandas, DuckDB or Arrow without Dagster."""
@@ -56,7 +57,8 @@ class OutputLayout:
 
     @property
     def cache_dir(self) -> Path:
-        return self.root / "cache"
+        """The hash and feature caches (SQLite). Rebuildable at any time: tables hold the features."""
+        return self.cache_root or self.root / "cache"
 
     @property
     def hash_cache_path(self) -> Path:

@@ -33,14 +33,15 @@ from drum_pipeline.features import FeatureParams, mfcc_from_logmel  # noqa: E402
 @dataclass(frozen=True)
 class TrainingConfig:
     epochs: int = 80
-    autoencoder_epochs: int = 40
+    autoencoder_epochs: int = 25
     batch_size: int = 32
-    patience: int = 15
+    patience: int = 12
     learning_rate: float = 2e-3
     model1_filters: int = 16
     embedding_size: int = 64
     dropout: float = 0.3
     augment: bool = True
+    synthetic_per_label: int = 40  # synthesized drums of every fine label added to the training split
     seed: int = 7
 
 
@@ -53,6 +54,9 @@ class SplitData:
 
     def mfcc(self, params: FeatureParams) -> np.ndarray:
         return mfcc_from_logmel(self.logmel, params.n_mfcc)
+
+    def plus(self, other: "SplitData") -> "SplitData":
+        return SplitData(np.concatenate([self.logmel, other.logmel]), np.concatenate([self.y, other.y]))
 
 
 @dataclass

@@ -19,6 +19,7 @@ class DrumPipelineConfig(dg.ConfigurableResource):
     min_macro_f1: float | None = None
     max_epochs: int | None = None
     link_mode: str = ""
+    synthetic_per_label: int | None = None
 
     def settings(self) -> Settings:
         return Settings.resolve(
@@ -30,4 +31,5 @@ class DrumPipelineConfig(dg.ConfigurableResource):
             min_macro_f1=self.min_macro_f1,
             max_epochs=self.max_epochs,
             link_mode=self.link_mode or None,
+            synthetic_per_label=self.synthetic_per_label,
         )

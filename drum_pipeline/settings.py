@@ -28,6 +28,7 @@ class Settings:
     confidence_threshold: float = 0.5
     min_macro_f1: float = 0.5
     max_epochs: int = 0  # 0: the training defaults; a small number makes a quick (and worse) run
+    synthetic_per_label: int | None = None  # synthesized training drums per fine label; None: the default
     link_mode: str = "symlink"
     seed: int = DEFAULT_SEED
 
@@ -43,6 +44,7 @@ class Settings:
         min_macro_f1: float | None = None,
         max_epochs: int | None = None,
         link_mode: str | None = None,
+        synthetic_per_label: int | None = None,
     ) -> "Settings":
         """Explicit values win, then the DRUM_* environment variables, then the defaults under data/."""
         library = library_dir or os.environ.get("DRUM_LIBRARY_DIR") or DEFAULT_LIBRARY_DIR
@@ -71,6 +73,8 @@ class Settings:
             link_mode=mode,
             max_epochs=max_epochs if max_epochs is not None else int(os.environ.get("DRUM_MAX_EPOCHS", "0")),
             seed=DEFAULT_SEED if seed is None else seed,
+            synthetic_per_label=synthetic_per_label if synthetic_per_label is not None else
+            _int_or_none(os.environ.get("DRUM_SYNTHETIC_PER_LABEL")),
         )
 
     def training_config(self):
@@ -78,6 +82,8 @@ class Settings:
         from drum_pipeline.models import TrainingConfig
 
         config = TrainingConfig(seed=self.seed)
+        if self.synthetic_per_label is not None:
+            config = replace(config, synthetic_per_label=self.synthetic_per_label)
         if self.max_epochs:
             config = replace(config, epochs=min(config.epochs, self.max_epochs),
                              autoencoder_epochs=min(config.autoencoder_epochs, self.max_epochs))
@@ -91,8 +97,13 @@ class Settings:
 
     @property
     def layout(self) -> OutputLayout:
-        return OutputLayout(self.output_dir)
+        cache = os.environ.get("DRUM_CACHE_DIR")
+        return OutputLayout(self.output_dir, Path(cache).expanduser().resolve() if cache else None)
 
 
 def _same_path(a: str, b: str) -> bool:
     return Path(a).expanduser().resolve() == Path(b).resolve()
+
+
+def _int_or_none(text: str | None) -> int | None:
+    return int(text) if text not in (None, "") else None

@@ -17,7 +17,7 @@ def small_demo(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def trained(small_demo, tmp_path_factory):
     """The small demo's main job (observations through the deployed models; quick training, 4
-    epochs) on one instance, as `drum-pipeline run` does it.
+    epochs, 4 synthesized drums per fine label) on one instance, as `drum-pipeline run` does it.
 
     Returns (config, output folder, the job's result, the instance)."""
     import dagster as dg
@@ -27,7 +27,7 @@ def trained(small_demo, tmp_path_factory):
 
     output = tmp_path_factory.mktemp("trained") / "out"
     config = DrumPipelineConfig(library_dir=str(small_demo / "library"), archive_dir=str(small_demo / "archive"),
-                                output_dir=str(output), max_epochs=4, min_macro_f1=0.0)
+                                output_dir=str(output), max_epochs=4, min_macro_f1=0.0, synthetic_per_label=4)
     instance = dg.DagsterInstance.ephemeral()
     result = defs.resolve_job_def("drum_pipeline").execute_in_process(
         instance=instance, run_config={"resources": {"config": {"config": config.model_dump()}}})

@@ -15,7 +15,8 @@ from drum_pipeline.model_store import (
     model_dir,
     save_model,
 )
-from drum_pipeline.models import build_model1, calibrate, fit_temperature
+from drum_pipeline.models import build_model1, calibrate, fit_temperature, splits_from_table
+from drum_pipeline.pretraining import synthetic_split
 from drum_pipeline.resources import DrumPipelineConfig
 
 CLASSES = ["kick", "snare", "hihat", "tom", "cymbal", "percussion"]
@@ -102,6 +103,34 @@ def test_a_model_under_the_floor_is_not_deployed(trained):
         assert checks["model1_macro_f1_above_floor"] is False
         assert report["context"]["deployed"] is False
         assert json.loads(deployed.read_bytes())["temperature"] == json.loads(before)["temperature"]
+
+
+def test_synthetic_drums_cover_every_class_and_only_the_training_split(trained):
+    import pandas as pd
+
+    from drum_pipeline import synth
+    from drum_pipeline.taxonomy import load_taxonomy
+
+    taxonomy = load_taxonomy()
+    synthetic = synthetic_split(taxonomy.fine_to_class, CLASSES, 3, PARAMS, seed=7)
+    assert synthetic.logmel.shape == (3 * len(synth.DRUM_VOICES), PARAMS.n_mels, PARAMS.n_frames)
+    counts = np.bincount(synthetic.y, minlength=len(CLASSES))
+    voices = [taxonomy.fine_to_class[fine] for fine in synth.DRUM_VOICES]
+    assert counts.tolist() == [3 * voices.count(name) for name in CLASSES]
+    again = synthetic_split(taxonomy.fine_to_class, CLASSES, 3, PARAMS, seed=7)
+    assert np.array_equal(again.logmel, synthetic.logmel)  # reproducible
+    only_kicks = synthetic_split(taxonomy.fine_to_class, ["kick"], 2, PARAMS, seed=7)
+    assert only_kicks.y.tolist() == [0, 0]
+
+    config, output, result, _ = trained
+    metadata = result.asset_materializations_for_node("model1")[0].metadata
+    table = pd.read_parquet(output / "tables/spectrogram_features.parquet")
+    library = splits_from_table(table, CLASSES, PARAMS)
+    assert metadata["train_files"].value == len(library["train"].y)
+    assert metadata["synthetic_train_files"].value == config.synthetic_per_label * len(synth.DRUM_VOICES)
+    report = json.loads((output / "reports/evaluation.json").read_text())
+    assert report["context"]["test_files"] == len(library["test"].y)  # val and test: the library's files only
+    assert report["context"]["val_files"] == len(library["val"].y)
 
 
 def test_grouped_cross_validation_holds_out_whole_packs(trained):

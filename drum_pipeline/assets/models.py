@@ -28,6 +28,7 @@ from drum_pipeline.models import (
     train_model2_classifier,
 )
 from drum_pipeline.plots import history_png
+from drum_pipeline.pretraining import synthetic_split
 from drum_pipeline.resources import DrumPipelineConfig
 from drum_pipeline.settings import Settings
 from drum_pipeline.taxonomy import load_taxonomy
@@ -36,13 +37,26 @@ MODEL_DEPS = ["spectrogram_features", "mfcc_features", "taxonomy"]
 DEPLOYED_MODELS = ["model1", "model2_autoencoder", "model2_encoder", "model2_classifier"]
 
 
-def _training_data(settings: Settings):
-    classes = list(load_taxonomy(settings.taxonomy_path).classes)
+def _training_data(settings: Settings, synthetic: bool = False):
+    """(classes, feature parameters, splits); with `synthetic`, the synthesized drums are added
+    to the training split, and `train_library` keeps the library's own."""
+    taxonomy = load_taxonomy(settings.taxonomy_path)
+    classes = list(taxonomy.classes)
     params = FeatureParams()
     splits = splits_from_table(settings.layout.read_table("spectrogram_features"), classes, params)
     if len(splits["train"].y) == 0:
         raise ValueError("the curated training set has no usable training files: check label_extraction")
+    splits["train_library"] = splits["train"]
+    if synthetic:
+        config = settings.training_config()
+        splits["train"] = splits["train"].plus(
+            synthetic_split(taxonomy.fine_to_class, classes, config.synthetic_per_label, params, config.seed))
     return classes, params, splits
+
+
+def _train_counts(data) -> dict:
+    library = len(data["train_library"].y)
+    return {"train_files": library, "synthetic_train_files": len(data["train"].y) - library}
 
 
 def _training_metadata(result, title: str) -> dict:
@@ -64,12 +78,12 @@ def model1(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.
     """Model 1: a small CNN on MFCC frames (Keras), trained with augmentation, class weights and
     early stopping on the grouped validation split. Saved as a candidate with its label mapping."""
     settings = config.settings()
-    classes, params, data = _training_data(settings)
+    classes, params, data = _training_data(settings, synthetic=True)
     result = train_model1(data["train"], data["val"], params, len(classes), settings.training_config(),
                           log=context.log.info)
     folder = save_model(settings.layout.models_dir, "model1", result.model, classes, params, history=result.history)
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(folder)),
-                                          "train_files": len(data["train"].y),
+                                          **_train_counts(data),
                                           **_training_metadata(result, "Model 1 (MFCC CNN)")})
 
 
@@ -78,7 +92,7 @@ def model2_encoder(context: dg.AssetExecutionContext, config: DrumPipelineConfig
     """Model 2's convolutional autoencoder on log-mel spectrograms; its encoder gives the embedding
     used by the classifier and for finding similar sounds."""
     settings = config.settings()
-    classes, params, data = _training_data(settings)
+    classes, params, data = _training_data(settings, synthetic=True)
     result = train_autoencoder(data["train"], data["val"], params, settings.training_config(),
                                log=context.log.info)
     models_dir = settings.layout.models_dir
@@ -86,6 +100,7 @@ def model2_encoder(context: dg.AssetExecutionContext, config: DrumPipelineConfig
     folder = save_model(models_dir, "model2_encoder", result.extra["encoder"], classes, params)
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(folder)),
                                           "embedding_size": int(result.extra["encoder"].output_shape[-1]),
+                                          **_train_counts(data),
                                           **_training_metadata(result, "Model 2 autoencoder")})
 
 
@@ -93,14 +108,14 @@ def model2_encoder(context: dg.AssetExecutionContext, config: DrumPipelineConfig
 def model2_classifier(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
     """Model 2's classifier: a dense head on the encoder's embedding, then fine-tuned with it."""
     settings = config.settings()
-    classes, params, data = _training_data(settings)
+    classes, params, data = _training_data(settings, synthetic=True)
     encoder, _ = load_model(model_dir(settings.layout.models_dir, "model2_encoder"), classes, params,
                             for_training=True)
     result = train_model2_classifier(encoder, data["train"], data["val"], len(classes),
                                      settings.training_config(), log=context.log.info)
     folder = save_model(settings.layout.models_dir, "model2_classifier", result.model, classes, params,
                         history=result.history)
-    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(folder)),
+    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(folder)), **_train_counts(data),
                                           **_training_metadata(result, "Model 2 classifier")})
 
 
@@ -169,6 +184,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
         context.log.warning("candidates failed a blocking check: the deployed models stay as they were")
 
     context_info = {"test_files": int(len(test.y)), "val_files": int(len(val.y)), "train_files": int(len(data["train"].y)),
+                    "synthetic_per_label": settings.training_config().synthetic_per_label,
                     "temperatures": candidates.temperatures, "deployed": deploy, "min_macro_f1": floor}
     pngs = write_reports(settings.layout.reports_dir, results, classes, context_info)
     return dg.MaterializeResult(
@@ -192,6 +208,7 @@ def cross_validation(context: dg.AssetExecutionContext, config: DrumPipelineConf
     settings = config.settings()
     classes, params, _ = _training_data(settings)
     cv = grouped_cross_validation(settings.layout.read_table("spectrogram_features"), classes, params,
+                                  load_taxonomy(settings.taxonomy_path).fine_to_class,
                                   grid_from(settings.training_config()), log=context.log.info)
     path = settings.layout.write_table("cross_validation", cv)
     summary = summarize(cv)

@@ -1,0 +1,32 @@
+"""Synthesized drums for training: the synthesizer as a source of varied examples of every fine
+label (domain randomisation), added to the training split only, never to validation or test."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from drum_pipeline import synth
+from drum_pipeline.features import FeatureParams, analysed_window, compute_features
+from drum_pipeline.models import SplitData
+
+
+def synthetic_split(fine_to_class: dict[str, str], classes: list[str], per_label: int, params: FeatureParams,
+                    seed: int) -> SplitData:
+    """`per_label` renders of every fine label the synthesizer knows and the taxonomy maps to one
+    of `classes`, as log-mel spectrograms with class indices. Cached in the process: the model
+    assets of one run share them."""
+    return _render(tuple(sorted(fine_to_class.items())), tuple(classes), per_label, params, seed)
+
+
+@lru_cache(maxsize=2)
+def _render(fine_to_class: tuple, classes: tuple, per_label: int, params: FeatureParams, seed: int) -> SplitData:
+    mapping, index = dict(fine_to_class), {name: i for i, name in enumerate(classes)}
+    labels = [fine for fine in synth.DRUM_VOICES if mapping.get(fine) in index for _ in range(max(0, per_label))]
+    rng = np.random.default_rng([seed, 1009])  # never the seeds the demo folders are made with
+    windows = np.zeros((len(labels), params.window_samples), np.float32)
+    for row, fine in enumerate(labels):
+        windows[row] = analysed_window(synth.render(fine, rng, params.sample_rate), params)
+    return SplitData(compute_features(windows, params)["logmel"],
+                     np.array([index[mapping[fine]] for fine in labels], dtype=np.int64))
