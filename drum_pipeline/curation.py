@@ -97,16 +97,17 @@ def curate(
     curated = pd.DataFrame(kept, columns=["path", "sha256", "fine_label", "label", "group"])
     if curated["group"].nunique() < 3:  # a flat library: split by instrument instead of by folder
         curated["group"] = curated["path"].map(instrument_of)
-    curated["split"] = grouped_split(curated["label"], curated["group"], rules, seed)
+    curated["split"] = grouped_split(curated["label"], curated["group"], rules, seed, curated["fine_label"])
     return curated, pd.DataFrame(rejects, columns=["path", "sha256", "status", "reason"])
 
 
 def grouped_split(labels: pd.Series, groups: pd.Series, rules: CurationRules = CurationRules(),
-                  seed: int = 7) -> pd.Series:
+                  seed: int = 7, fine_labels: pd.Series | None = None) -> pd.Series:
     """train / val / test per row, whole groups at a time, stratified by label as far as groups allow.
 
     Deterministic for a seed: of a few candidate shuffles and choices of the test and val folds,
-    the one whose test and val splits miss the fewest classes wins.
+    the one whose test and val splits miss the fewest classes wins; among those, the one whose
+    test split holds the most fine labels, so the evaluation hears as many kinds of sound as it can.
     """
     split = pd.Series("train", index=labels.index, dtype=object)
     n_groups = groups.nunique()
@@ -114,6 +115,7 @@ def grouped_split(labels: pd.Series, groups: pd.Series, rules: CurationRules = C
         return split
     folds = max(3, min(n_groups, round(1 / min(rules.test_share, rules.val_share))))
     classes = set(labels)
+    fine = fine_labels if fine_labels is not None else labels
     best, best_missing = None, None
     for attempt in range(10):
         splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed + attempt)
@@ -123,8 +125,9 @@ def grouped_split(labels: pd.Series, groups: pd.Series, rules: CurationRules = C
             for fold, (_, index) in enumerate(splitter.split(np.zeros(len(labels)), labels, groups)):
                 fold_of[index] = fold
         missing = [len(classes - set(labels[fold_of == fold])) for fold in range(folds)]
+        voices = [fine[fold_of == fold].nunique() for fold in range(folds)]
         for test_fold, val_fold in itertools.permutations(range(folds), 2):
-            score = missing[test_fold] + missing[val_fold]
+            score = (missing[test_fold] + missing[val_fold], -voices[test_fold])
             if best_missing is None or score < best_missing:
                 best, best_missing = np.where(fold_of == test_fold, 0, np.where(fold_of == val_fold, 1, 2)), score
     split[best == 0] = "test"

@@ -9,7 +9,6 @@ import numpy as np
 
 from drum_pipeline.features import FeatureParams
 from drum_pipeline.model_store import DEPLOYED, load_model, model_dir
-from drum_pipeline.models import calibrate
 
 CLASSIFIERS = ("model1", "model2_classifier")
 
@@ -106,3 +105,26 @@ def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Euclidean distances between the rows of `a` and the rows of `b`: (len(a), len(b))."""
     squared = (a**2).sum(axis=1)[:, None] + (b**2).sum(axis=1)[None, :] - 2 * a @ b.T
     return np.sqrt(np.maximum(squared, 0))
+
+
+def fit_temperature(probabilities: np.ndarray, y: np.ndarray) -> float:
+    """The temperature that minimises the negative log-likelihood of `y` (1.0 without data)."""
+    if len(y) == 0:
+        return 1.0
+    log_p = np.log(np.clip(probabilities, 1e-9, 1.0))
+    best, best_nll = 1.0, np.inf
+    for t in np.geomspace(0.2, 5.0, 61):
+        scaled = calibrate(probabilities, t, log_p)
+        nll = -np.mean(np.log(np.clip(scaled[np.arange(len(y)), y], 1e-9, 1.0)))
+        if nll < best_nll:
+            best, best_nll = float(t), nll
+    return best
+
+
+def calibrate(probabilities: np.ndarray, temperature: float, log_p: np.ndarray | None = None) -> np.ndarray:
+    """Softmax probabilities sharpened or softened by a temperature (the same as scaling the logits)."""
+    log_p = np.log(np.clip(probabilities, 1e-9, 1.0)) if log_p is None else log_p
+    z = log_p / temperature
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)

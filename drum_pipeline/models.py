@@ -266,29 +266,6 @@ def train_baseline(train: SplitData, params: FeatureParams, seed: int = 7):
     return model.fit(mfcc_statistics(train.mfcc(params)), train.y)
 
 
-def fit_temperature(probabilities: np.ndarray, y: np.ndarray) -> float:
-    """The temperature that minimises the negative log-likelihood of `y` (1.0 without data)."""
-    if len(y) == 0:
-        return 1.0
-    log_p = np.log(np.clip(probabilities, 1e-9, 1.0))
-    best, best_nll = 1.0, np.inf
-    for t in np.geomspace(0.2, 5.0, 61):
-        scaled = calibrate(probabilities, t, log_p)
-        nll = -np.mean(np.log(np.clip(scaled[np.arange(len(y)), y], 1e-9, 1.0)))
-        if nll < best_nll:
-            best, best_nll = float(t), nll
-    return best
-
-
-def calibrate(probabilities: np.ndarray, temperature: float, log_p: np.ndarray | None = None) -> np.ndarray:
-    """Softmax probabilities sharpened or softened by a temperature (the same as scaling the logits)."""
-    log_p = np.log(np.clip(probabilities, 1e-9, 1.0)) if log_p is None else log_p
-    z = log_p / temperature
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def splits_from_table(spectrograms: pd.DataFrame, classes: list[str], params: FeatureParams) -> dict[str, SplitData]:
     """train / val / test SplitData from the spectrogram_features table (rows that decoded)."""
     usable = spectrograms[(spectrograms["error"] == "") & spectrograms["label"].isin(classes)]

@@ -91,3 +91,12 @@ def test_a_flat_library_is_split_by_instrument():
     assert instrument_of("kick_soft01.ogg") == instrument_of("kick_soft02.ogg") == "./kick_soft"
     assert instrument_of("Pack/808 Kick 01.wav") == "Pack/808 kick"
     assert instrument_of("kick01.ogg") != instrument_of("snare01.ogg")
+
+
+def test_grouped_split_prefers_a_test_split_with_more_kinds_of_sound():
+    groups = pd.Series(["g0", "g0", "g1", "g2", "g2", "g2", "g3", "g3", "g4", "g5", "g5", "g5"])
+    labels = pd.Series(["kick"] * 6 + ["snare"] * 6)
+    fine = pd.Series(["kick"] * 3 + ["bd_a", "bd_b", "bd_c"] + ["snare"] * 3 + ["sd_a", "sd_b", "sd_c"])
+    split = grouped_split(labels, groups, seed=3, fine_labels=fine)
+    assert fine[split == "test"].nunique() == 3  # every choice misses one class; the richest group is tested
+    assert set(groups[split == "test"]) in ({"g2"}, {"g5"})

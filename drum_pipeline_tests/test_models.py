@@ -15,7 +15,8 @@ from drum_pipeline.model_store import (
     model_dir,
     save_model,
 )
-from drum_pipeline.models import build_model1, calibrate, fit_temperature, splits_from_table
+from drum_pipeline.inference import calibrate, fit_temperature
+from drum_pipeline.models import build_model1, splits_from_table
 from drum_pipeline.pretraining import synthetic_split
 from drum_pipeline.resources import DrumPipelineConfig
 

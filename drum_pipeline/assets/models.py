@@ -6,8 +6,7 @@ from drum_pipeline.assets._metadata import markdown_table, png_image
 from drum_pipeline.assets.shared import AUTOMATION
 from drum_pipeline.evaluation import comparison_markdown, evaluate, write_reports
 from drum_pipeline.features import FeatureParams
-from drum_pipeline.inference import load_model_set
-from drum_pipeline.model_selection import grid_from, grouped_cross_validation, summarize
+from drum_pipeline.inference import fit_temperature, load_model_set
 from drum_pipeline.model_store import (
     CANDIDATE,
     DEPLOYED,
@@ -18,20 +17,14 @@ from drum_pipeline.model_store import (
     save_model,
     update_meta,
 )
-from drum_pipeline.models import (
-    fit_temperature,
-    mfcc_statistics,
-    splits_from_table,
-    train_autoencoder,
-    train_baseline,
-    train_model1,
-    train_model2_classifier,
-)
 from drum_pipeline.plots import history_png
-from drum_pipeline.pretraining import synthetic_split
 from drum_pipeline.resources import DrumPipelineConfig
 from drum_pipeline.settings import Settings
 from drum_pipeline.taxonomy import load_taxonomy
+
+# drum_pipeline.models, and model_selection and pretraining with it, import TensorFlow (about 3 s):
+# they are imported inside the assets, so loading the definitions (every run process, the UI's
+# code server) does not pay for it.
 
 MODEL_DEPS = ["spectrogram_features", "mfcc_features", "taxonomy"]
 DEPLOYED_MODELS = ["model1", "model2_autoencoder", "model2_encoder", "model2_classifier"]
@@ -40,6 +33,9 @@ DEPLOYED_MODELS = ["model1", "model2_autoencoder", "model2_encoder", "model2_cla
 def _training_data(settings: Settings, synthetic: bool = False):
     """(classes, feature parameters, splits); with `synthetic`, the synthesized drums are added
     to the training split, and `train_library` keeps the library's own."""
+    from drum_pipeline.models import splits_from_table
+    from drum_pipeline.pretraining import synthetic_split
+
     taxonomy = load_taxonomy(settings.taxonomy_path)
     classes = list(taxonomy.classes)
     params = FeatureParams()
@@ -73,10 +69,12 @@ def _training_metadata(result, title: str) -> dict:
     return metadata
 
 
-@dg.asset(group_name="models", deps=MODEL_DEPS, code_version="1", automation_condition=AUTOMATION)
+@dg.asset(group_name="models", deps=MODEL_DEPS, code_version="2", automation_condition=AUTOMATION)
 def model1(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
     """Model 1: a small CNN on MFCC frames (Keras), trained with augmentation, class weights and
     early stopping on the grouped validation split. Saved as a candidate with its label mapping."""
+    from drum_pipeline.models import train_model1
+
     settings = config.settings()
     classes, params, data = _training_data(settings, synthetic=True)
     result = train_model1(data["train"], data["val"], params, len(classes), settings.training_config(),
@@ -87,10 +85,12 @@ def model1(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.
                                           **_training_metadata(result, "Model 1 (MFCC CNN)")})
 
 
-@dg.asset(group_name="models", deps=MODEL_DEPS, code_version="1", automation_condition=AUTOMATION)
+@dg.asset(group_name="models", deps=MODEL_DEPS, code_version="2", automation_condition=AUTOMATION)
 def model2_encoder(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
     """Model 2's convolutional autoencoder on log-mel spectrograms; its encoder gives the embedding
     used by the classifier and for finding similar sounds."""
+    from drum_pipeline.models import train_autoencoder
+
     settings = config.settings()
     classes, params, data = _training_data(settings, synthetic=True)
     result = train_autoencoder(data["train"], data["val"], params, settings.training_config(),
@@ -104,9 +104,11 @@ def model2_encoder(context: dg.AssetExecutionContext, config: DrumPipelineConfig
                                           **_training_metadata(result, "Model 2 autoencoder")})
 
 
-@dg.asset(group_name="models", deps=[model2_encoder, *MODEL_DEPS], code_version="1", automation_condition=AUTOMATION)
+@dg.asset(group_name="models", deps=[model2_encoder, *MODEL_DEPS], code_version="2", automation_condition=AUTOMATION)
 def model2_classifier(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
     """Model 2's classifier: a dense head on the encoder's embedding, then fine-tuned with it."""
+    from drum_pipeline.models import train_model2_classifier
+
     settings = config.settings()
     classes, params, data = _training_data(settings, synthetic=True)
     encoder, _ = load_model(model_dir(settings.layout.models_dir, "model2_encoder"), classes, params,
@@ -138,6 +140,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
     grouped test split: confusion matrices, classification reports, the comparison. Temperatures
     for the ensemble are fitted on the validation split. Candidates that pass the blocking checks
     are deployed; the archive is classified with the deployed models only."""
+    from drum_pipeline.models import mfcc_statistics, train_baseline
+
     settings = config.settings()
     classes, params, data = _training_data(settings)
     models_dir = settings.layout.models_dir
@@ -200,11 +204,13 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
     )
 
 
-@dg.asset(group_name="model_selection", deps=["spectrogram_features", "taxonomy"], code_version="1")
+@dg.asset(group_name="model_selection", deps=["spectrogram_features", "taxonomy"], code_version="2")
 def cross_validation(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
     """Grouped cross-validation by pack over a small grid of training configurations (Model 1 for
     each, Model 2 for the default, the baseline once), on the train and val splits; mean and
     spread of macro-F1. Launched on purpose (the model_selection job): it trains many models."""
+    from drum_pipeline.model_selection import grid_from, grouped_cross_validation, summarize
+
     settings = config.settings()
     classes, params, _ = _training_data(settings)
     cv = grouped_cross_validation(settings.layout.read_table("spectrogram_features"), classes, params,
