@@ -74,7 +74,7 @@ def test_augmentation_changes_spectrograms_within_range():
 def test_evaluation_reports_all_models_and_deploys(trained):
     config, output, result, _ = trained
     report = json.loads((output / "reports/evaluation.json").read_text())
-    assert set(report["results"]) == {"baseline", "model1", "model2", "ensemble"}
+    assert set(report["results"]) == {"baseline", "baseline_synthetic", "model1", "model2", "ensemble"}
     for name, metrics in report["results"].items():
         assert 0 <= metrics["macro_f1"] <= 1 and metrics["n"] == report["context"]["test_files"] > 0
         assert np.array(metrics["confusion"]).sum() == metrics["n"]
