@@ -74,7 +74,7 @@ class Settings:
             max_epochs=max_epochs if max_epochs is not None else int(os.environ.get("DRUM_MAX_EPOCHS", "0")),
             seed=DEFAULT_SEED if seed is None else seed,
             synthetic_per_label=synthetic_per_label if synthetic_per_label is not None else
-            _int_or_none(os.environ.get("DRUM_SYNTHETIC_PER_LABEL")),
+            _count_or_none("DRUM_SYNTHETIC_PER_LABEL"),
         )
 
     def training_config(self):
@@ -105,5 +105,10 @@ def _same_path(a: str, b: str) -> bool:
     return Path(a).expanduser().resolve() == Path(b).resolve()
 
 
-def _int_or_none(text: str | None) -> int | None:
-    return int(text) if text not in (None, "") else None
+def _count_or_none(variable: str) -> int | None:
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return None
+    if not text.isdigit():
+        raise ValueError(f"{variable}={text!r}: give a whole number, 0 or more")
+    return int(text)

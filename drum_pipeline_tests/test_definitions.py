@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import dagster as dg
+import pytest
 
 from drum_pipeline.definitions import defs
 from drum_pipeline.demo import ensure_demo_archive, ensure_demo_library
@@ -77,3 +78,17 @@ def test_cli_run_honours_the_environment_variables(small_demo, tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert str(tmp_path / "out") in out.stdout
     assert not (tmp_path / "data").exists()  # user-named folders: no demo written anywhere
+
+
+def test_training_and_cache_variables(monkeypatch, tmp_path):
+    monkeypatch.setenv("DRUM_SYNTHETIC_PER_LABEL", "0")
+    monkeypatch.setenv("DRUM_CACHE_DIR", str(tmp_path / "local cache"))
+    settings = Settings.resolve(output_dir=str(tmp_path / "out"))
+    assert settings.training_config().synthetic_per_label == 0
+    assert settings.layout.cache_dir == tmp_path / "local cache"
+    assert settings.layout.hash_cache_path.parent == tmp_path / "local cache"
+    monkeypatch.delenv("DRUM_CACHE_DIR")
+    assert Settings.resolve(output_dir=str(tmp_path / "out")).layout.cache_dir == tmp_path / "out" / "cache"
+    monkeypatch.setenv("DRUM_SYNTHETIC_PER_LABEL", "lots")
+    with pytest.raises(ValueError, match="DRUM_SYNTHETIC_PER_LABEL='lots'"):
+        Settings.resolve()
