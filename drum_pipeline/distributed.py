@@ -50,7 +50,12 @@ class RunScopedDaskExecutor(DaskExecutor):
         run = plan_context.dagster_run
         futures: dict[str, dask.distributed.Future] = {}
         try:
-            with dask.distributed.Client(cluster) as client:
+            try:
+                client = dask.distributed.Client(cluster)
+            except OSError as exc:
+                raise dg.Failure(f"the Dask scheduler at {cluster} ({SCHEDULER_ENV}) did not answer: start it, "
+                                 f"or unset {SCHEDULER_ENV} to classify on this machine ({exc})") from None
+            with client:
                 for step_level in execution_plan.get_steps_to_execute_by_level():
                     for step in step_level:
                         dependencies = [futures[key] for step_input in step.step_inputs

@@ -4,6 +4,7 @@ separate processes), and the production configuration examples."""
 import importlib
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import dagster as dg
@@ -44,6 +45,21 @@ def test_packs_classified_on_a_dask_cluster_equal_the_local_index(indexed, tmp_p
         distributed = pd.read_parquet(shared_output / "tables" / "archive_index" / f"{pack}.parquet")
         assert len(local) > 0
         pd.testing.assert_frame_equal(distributed, local)
+
+
+def test_an_unreachable_scheduler_fails_the_run_with_what_to_do(tmp_path):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        instance.add_dynamic_partitions(archive_packs.name, ["Pack"])
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+    env = {**os.environ, "DAGSTER_HOME": str(home), "DRUM_OUTPUT_DIR": str(tmp_path / "out"),
+           "DRUM_DASK_SCHEDULER": address, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"}
+    with pytest.raises(RuntimeError, match=f"the Dask scheduler at {address} .DRUM_DASK_SCHEDULER. did not answer"):
+        run_packs(["Pack"], env, tmp_path)
+    assert not (tmp_path / "out" / "tables").exists()
 
 
 def test_the_dask_switch():
