@@ -21,7 +21,7 @@ from sklearn.metrics import accuracy_score
 
 from drum_pipeline.evaluation import macro_f1
 from drum_pipeline.feature_cache import FeatureCache, feature_matrix, feature_table
-from drum_pipeline.features import FeatureParams
+from drum_pipeline.features import FeatureParams, mfcc_from_logmel
 from drum_pipeline.labels import decide_label
 from drum_pipeline.models import SplitData, mfcc_statistics, train_baseline
 from drum_pipeline.settings import Settings
@@ -49,9 +49,10 @@ def main(library: str, archive: str, work: str) -> None:
         train = feature_table(curated, cache, "logmel")
         test = feature_table(scored[["path", "sha256"]], cache, "logmel")
     train = train[train["error"] == ""]
-    baseline = train_baseline(SplitData(feature_matrix(train, "logmel", params),
-                                        train["label"].map(classes.index).to_numpy()), params)
-    test_mfcc = SplitData(feature_matrix(test, "logmel", params), truth).mfcc(params)
+    train_data = SplitData(feature_matrix(train, "logmel", params), train["label"].map(classes.index).to_numpy(),
+                           train["fine_label"].to_numpy(dtype=str))
+    baseline = train_baseline(train_data, params)
+    test_mfcc = mfcc_from_logmel(feature_matrix(test, "logmel", params), params.n_mfcc)
     predictions = {
         "baseline": baseline.predict(mfcc_statistics(test_mfcc)),
         "model1": scored["model1_label"].map(classes.index).to_numpy(),

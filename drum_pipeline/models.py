@@ -47,16 +47,18 @@ class TrainingConfig:
 
 @dataclass
 class SplitData:
-    """Log-mel spectrograms (N, n_mels, frames) and class indices of one split."""
+    """Log-mel spectrograms (N, n_mels, frames), class indices and fine labels of one split."""
 
     logmel: np.ndarray
     y: np.ndarray
+    fine: np.ndarray
 
     def mfcc(self, params: FeatureParams) -> np.ndarray:
         return mfcc_from_logmel(self.logmel, params.n_mfcc)
 
     def plus(self, other: "SplitData") -> "SplitData":
-        return SplitData(np.concatenate([self.logmel, other.logmel]), np.concatenate([self.y, other.y]))
+        return SplitData(np.concatenate([self.logmel, other.logmel]), np.concatenate([self.y, other.y]),
+                         np.concatenate([self.fine, other.fine]))
 
 
 @dataclass
@@ -271,7 +273,8 @@ def splits_from_table(spectrograms: pd.DataFrame, classes: list[str], params: Fe
     usable = spectrograms[(spectrograms["error"] == "") & spectrograms["label"].isin(classes)]
     index = {name: i for i, name in enumerate(classes)}
     return {
-        split: SplitData(feature_matrix(part, "logmel", params), part["label"].map(index).to_numpy(dtype=np.int64))
+        split: SplitData(feature_matrix(part, "logmel", params), part["label"].map(index).to_numpy(dtype=np.int64),
+                         part["fine_label"].to_numpy(dtype=str))
         for split in ("train", "val", "test")
         for part in [usable[usable["split"] == split]]
     }

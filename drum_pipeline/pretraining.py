@@ -29,4 +29,4 @@ def _render(fine_to_class: tuple, classes: tuple, per_label: int, params: Featur
     for row, fine in enumerate(labels):
         windows[row] = analysed_window(synth.render(fine, rng, params.sample_rate), params)
     return SplitData(compute_features(windows, params)["logmel"],
-                     np.array([index[mapping[fine]] for fine in labels], dtype=np.int64))
+                     np.array([index[mapping[fine]] for fine in labels], dtype=np.int64), np.array(labels, dtype=str))

@@ -2,9 +2,11 @@ import json
 
 import dagster as dg
 import numpy as np
+import pandas as pd
 import pytest
 
 from drum_pipeline.augment import augment_logmel
+from drum_pipeline.evaluation import voice_recall
 from drum_pipeline.definitions import defs
 from drum_pipeline.features import FeatureParams
 from drum_pipeline.inference import load_model_set
@@ -80,6 +82,13 @@ def test_evaluation_reports_all_models_and_deploys(trained):
         assert np.array(metrics["confusion"]).sum() == metrics["n"]
         assert (output / f"reports/confusion_{name}.png").stat().st_size > 1000
     assert "| macro_f1 |" in (output / "reports/evaluation.md").read_text()
+    voices = {row["voice"]: row for row in report["voices"]}
+    curated = pd.read_parquet(output / "tables/curated_training_set.parquet")
+    assert set(voices) == set(curated.loc[curated["split"] == "test", "fine_label"])
+    assert sum(row["files"] for row in voices.values()) == report["context"]["test_files"]
+    for name in report["results"]:  # a model's accuracy is its voices' recall weighted by their files
+        weighted = sum(row[name] * row["files"] for row in voices.values()) / report["context"]["test_files"]
+        assert weighted == pytest.approx(report["results"][name]["accuracy"], abs=0.01)
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()
               if e.asset_key.to_user_string() == "evaluation_report"}
     assert checks["model1_macro_f1_above_floor"] and checks["not_worse_than_deployed"]
@@ -107,7 +116,6 @@ def test_a_model_under_the_floor_is_not_deployed(trained):
 
 
 def test_synthetic_drums_cover_every_class_and_only_the_training_split(trained):
-    import pandas as pd
 
     from drum_pipeline import synth
     from drum_pipeline.taxonomy import load_taxonomy
@@ -139,7 +147,6 @@ def test_grouped_cross_validation_holds_out_whole_packs(trained):
     result = dg.materialize(list(defs.assets), selection=["cross_validation"],
                             resources={"config": DrumPipelineConfig(**{**config.model_dump(), "max_epochs": 1})})
     assert result.success
-    import pandas as pd
 
     cv = pd.read_parquet(output / "tables/cross_validation.parquet")
     assert set(cv["model"]) == {"baseline", "model1", "model2"}
@@ -152,3 +159,15 @@ def test_grouped_cross_validation_holds_out_whole_packs(trained):
 def test_cross_validation_is_not_in_the_main_job():
     keys = {k.to_user_string() for k in defs.resolve_job_def("drum_pipeline").asset_layer.selected_asset_keys}
     assert "cross_validation" not in keys and "evaluation_report" in keys
+
+
+def test_voice_recall_is_the_share_of_each_voice_put_in_its_class():
+    y = np.array([0, 0, 1, 1, 1])
+    fine = np.array(["kick", "kick", "conga", "conga", "clap"])
+    right = np.eye(2)[y]
+    wrong = np.eye(2)[[0, 1, 0, 0, 1]]  # one kick and both congas wrong
+    voices = voice_recall(y, {"model1": right, "ensemble": wrong}, fine).set_index("voice")
+    assert voices["files"].to_dict() == {"kick": 2, "conga": 2, "clap": 1}
+    assert voices["model1"].eq(1.0).all()
+    assert voices["ensemble"].to_dict() == {"conga": 0.0, "kick": 0.5, "clap": 1.0}
+    assert list(voices.index) == ["conga", "kick", "clap"]  # worst first, by the last model

@@ -4,7 +4,7 @@ import dagster as dg
 
 from drum_pipeline.assets._metadata import markdown_table, png_image
 from drum_pipeline.assets.shared import AUTOMATION
-from drum_pipeline.evaluation import comparison_markdown, evaluate, write_reports
+from drum_pipeline.evaluation import comparison_markdown, evaluate, voice_recall, write_reports
 from drum_pipeline.features import FeatureParams
 from drum_pipeline.inference import fit_temperature, load_model_set
 from drum_pipeline.model_store import (
@@ -128,7 +128,7 @@ FLOOR_CHECKS = {"model1": "model1_macro_f1_above_floor", "model2": "model2_macro
 @dg.asset(
     group_name="models",
     deps=[model1, model2_classifier, *MODEL_DEPS],
-    code_version="2", automation_condition=AUTOMATION,
+    code_version="3", automation_condition=AUTOMATION,
     check_specs=[
         *(dg.AssetCheckSpec(name, asset="evaluation_report", blocking=True) for name in FLOOR_CHECKS.values()),
         dg.AssetCheckSpec("not_worse_than_deployed", asset="evaluation_report", blocking=True),
@@ -195,11 +195,14 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
                     "train_files": int(len(data["train_library"].y)),
                     "synthetic_per_label": settings.training_config().synthetic_per_label,
                     "temperatures": candidates.temperatures, "deployed": deploy, "min_macro_f1": floor}
-    pngs = write_reports(settings.layout.reports_dir, results, classes, context_info)
+    voices = voice_recall(test.y, {name: probabilities[name] for name in results}, test.fine)
+    pngs = write_reports(settings.layout.reports_dir, results, classes, context_info, voices)
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(settings.layout.reports_dir / "evaluation.md")),
             "comparison": dg.MetadataValue.md(comparison_markdown(results, classes)),
+            "per_voice": markdown_table(voices),
+            "test_voices": len(voices),
             **{f"{name}_macro_f1": dg.MetadataValue.float(round(r["macro_f1"], 4)) for name, r in results.items()},
             **{f"confusion_{name}": png_image(png, f"confusion matrix of {name}") for name, png in pngs.items()},
             "deployed": deploy,
