@@ -163,9 +163,9 @@ FLOOR_CHECKS = {"model1": "model1_macro_f1_above_floor", "model2": "model2_macro
 def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
     """Model 1, Model 2, the summary model, their ensemble and a baseline (logistic regression on
     MFCC statistics; also trained with the synthesized drums, as `baseline_synthetic`) on the
-    grouped test split: confusion matrices, classification reports, the comparison, per voice.
-    Temperatures for the ensemble are fitted on the validation split. Candidates that pass the
-    blocking checks are deployed; the archive is classified with the deployed models only."""
+    grouped test split: confusion matrices, classification reports, the comparison, per voice. Temperatures for the ensemble
+    are fitted on the validation split. Candidates that pass the blocking checks
+    are deployed; the archive is classified with the deployed models only."""
     from drum_pipeline.models import mfcc_statistics, train_baseline
 
     settings = config.settings()
