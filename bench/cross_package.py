@@ -4,9 +4,9 @@ against the labels the second folder's own names give (the taxonomy's reading of
     python bench/cross_package.py LIBRARY ARCHIVE WORK_DIR
 
 runs `drum-pipeline run` with LIBRARY as the labelled library and ARCHIVE as the archive
-(outputs under WORK_DIR), then prints macro-F1 and accuracy of Model 1, Model 2, the summary
-model, the ensemble and a baseline (logistic regression on MFCC statistics, trained on the same
-library files) on every archive file whose name the taxonomy labels. The Debian packages named in DESIGN.md
+(outputs under WORK_DIR), then prints macro-F1 and accuracy of Model 1, Model 2, the ensemble
+and a baseline (logistic regression on MFCC statistics, trained on the same library files) on
+every archive file whose name the taxonomy labels. The Debian packages named in DESIGN.md
 (lmms-common, sonic-pi-samples) are the intended folders; nothing of them is committed.
 """
 
@@ -57,7 +57,6 @@ def main(library: str, archive: str, work: str) -> None:
         "baseline": baseline.predict(mfcc_statistics(test_mfcc)),
         "model1": scored["model1_label"].map(classes.index).to_numpy(),
         "model2": scored["model2_label"].map(classes.index).to_numpy(),
-        "summary": scored["summary_label"].map(classes.index).to_numpy(),
         "ensemble": scored["predicted_label"].map(classes.index).to_numpy(),
     }
     print(f"trained on {len(train)} files of {library}; scored {len(scored)} labelled files of {archive} "

@@ -27,8 +27,7 @@ ROOT_PACK = "(archive root)"
 UNSORTED = "unsorted"
 INDEX_COLUMNS = [
     "path", "pack", "sha256", "status", "label", "fine_label", "confidence", "predicted_label", "reason",
-    "model1_label", "model1_confidence", "model2_label", "model2_confidence", "summary_label", "summary_confidence",
-    "novelty", "duplicate_of",
+    "model1_label", "model1_confidence", "model2_label", "model2_confidence", "novelty", "duplicate_of",
     "folder_label", "folder_agrees", "maker", "duration", "size", "error",
 ]
 
@@ -150,7 +149,7 @@ def classify_pack(
         row["folder_agrees"] = bool(row["folder_label"]) and row["folder_label"] == row["predicted_label"]
     table = pd.DataFrame(list(rows.values()), columns=INDEX_COLUMNS)
     return table.astype({"confidence": float, "model1_confidence": float, "model2_confidence": float,
-                         "summary_confidence": float, "novelty": float, "duration": float}), {
+                         "novelty": float, "duration": float}), {
         "files": len(files), "hashed": hashes.misses, "extracted": report.extracted, "cached": report.cached,
         "decode_failed": report.failed}
 
@@ -184,8 +183,6 @@ def _classify_chunk(originals, rows, cache, models, reference, rules) -> None:
             model1_confidence=float(probabilities["model1"][i].max()),
             model2_label=str(classes[probabilities["model2"][i].argmax()]),
             model2_confidence=float(probabilities["model2"][i].max()),
-            summary_label=str(classes[probabilities["summary"][i].argmax()]),
-            summary_confidence=float(probabilities["summary"][i].max()),
         )
         row["reason"] = unsorted_reason(row["confidence"], row["duration"], row["novelty"], rules)
         row["label"] = UNSORTED if row["reason"] else row["predicted_label"]

@@ -22,7 +22,6 @@ from drum_pipeline.assets.models import (
                                          model1,
                                          model2_classifier,
                                          model2_encoder,
-                                         summary_model,
 )
 from drum_pipeline.resources import DrumPipelineConfig
 
@@ -31,7 +30,7 @@ from drum_pipeline.resources import DrumPipelineConfig
 defs = dg.Definitions(
     assets=[sample_library, sample_archive, taxonomy, label_extraction, curated_training_set,
             mfcc_features, spectrogram_features, audio_statistics,
-            model1, model2_encoder, model2_classifier, summary_model, evaluation_report, cross_validation,
+            model1, model2_encoder, model2_classifier, evaluation_report, cross_validation,
             archive_index, rebuilt_archive],
     jobs=ALL_JOBS,
     sensors=[archive_sensor, automation_sensor],

@@ -118,15 +118,3 @@ def mfcc_from_logmel(logmel: np.ndarray, n_mfcc: int, band_axis: int = -2) -> np
     """MFCCs of log-mel spectrograms (dB): the orthonormal DCT-II over the mel bands."""
     mfcc = scipy.fft.dct(logmel, type=2, norm="ortho", axis=band_axis)
     return np.take(mfcc, np.arange(n_mfcc), axis=band_axis).astype(np.float32)
-
-
-def mfcc_statistics(mfcc: np.ndarray) -> np.ndarray:
-    """Mean and standard deviation of every MFCC coefficient over time: (N, 2 * n_mfcc)."""
-    return np.concatenate([mfcc.mean(axis=2), mfcc.std(axis=2)], axis=1)
-
-
-def summary_features(logmel: np.ndarray, params: FeatureParams, ringing_db: float = 40.0) -> np.ndarray:
-    """Per file: the MFCC statistics and, per mel band, its peak level and the share of frames
-    within `ringing_db` of the file's peak (how long the band rings): (N, 2 * n_mfcc + 2 * n_mels)."""
-    return np.concatenate([mfcc_statistics(mfcc_from_logmel(logmel, params.n_mfcc)), logmel.max(axis=2),
-                           (logmel > -ringing_db).mean(axis=2)], axis=1)

@@ -7,12 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from drum_pipeline.features import FeatureParams, summary_features
+from drum_pipeline.features import FeatureParams
 from drum_pipeline.model_store import DEPLOYED, load_model, model_dir
 
-# The ensemble's members: the name of their probabilities, and their model folder
-MEMBERS = {"model1": "model1", "model2": "model2_classifier", "summary": "summary_model"}
-CLASSIFIERS = tuple(MEMBERS.values())
+CLASSIFIERS = ("model1", "model2_classifier")
 
 
 @dataclass
@@ -21,8 +19,6 @@ class ModelSet:
     model1: object
     model2: object
     encoder: object  # Model 2's autoencoder encoder: the embedding for fine labels and similar sounds
-    summary: object  # gradient-boosted trees on summary features (scikit-learn)
-    params: FeatureParams
     temperatures: dict[str, float]
 
     def embed(self, logmel: np.ndarray, batch_size: int = 512) -> np.ndarray:
@@ -31,18 +27,15 @@ class ModelSet:
         return _predict(self.encoder, logmel, batch_size)
 
     def predict(self, mfcc: np.ndarray, logmel: np.ndarray, batch_size: int = 512) -> dict[str, np.ndarray]:
-        """Class probabilities of Model 1, Model 2, the summary model and the ensemble (the mean of
-        the three, each calibrated by its temperature)."""
+        """Class probabilities of Model 1, Model 2 and the ensemble (the mean of the calibrated two)."""
         if len(mfcc) == 0:
             empty = np.zeros((0, len(self.classes)), np.float32)
-            return {"model1": empty, "model2": empty, "summary": empty, "ensemble": empty}
-        probabilities = {"model1": _predict(self.model1, mfcc, batch_size),
-                         "model2": _predict(self.model2, logmel, batch_size),
-                         "summary": class_probabilities(self.summary, summary_features(logmel, self.params),
-                                                        len(self.classes))}
-        probabilities["ensemble"] = np.mean([calibrate(probabilities[name], self.temperatures.get(folder, 1.0))
-                                             for name, folder in MEMBERS.items()], axis=0)
-        return probabilities
+            return {"model1": empty, "model2": empty, "ensemble": empty}
+        p1 = _predict(self.model1, mfcc, batch_size)
+        p2 = _predict(self.model2, logmel, batch_size)
+        ensemble = (calibrate(p1, self.temperatures.get("model1", 1.0))
+                    + calibrate(p2, self.temperatures.get("model2_classifier", 1.0))) / 2
+        return {"model1": p1, "model2": p2, "ensemble": ensemble}
 
 
 def _predict(model, x: np.ndarray, batch_size: int) -> np.ndarray:
@@ -57,22 +50,13 @@ def _predict(model, x: np.ndarray, batch_size: int) -> np.ndarray:
     return np.concatenate(out)
 
 
-def class_probabilities(model, x: np.ndarray, n_classes: int) -> np.ndarray:
-    """A scikit-learn classifier's probabilities for every class index, including classes it
-    never saw in training (probability 0)."""
-    out = np.zeros((len(x), n_classes), np.float32)
-    out[:, model.classes_] = model.predict_proba(x)
-    return out
-
-
 def load_model_set(models_root: Path, classes: list[str], params: FeatureParams, stage: str = DEPLOYED) -> ModelSet:
-    """The ensemble's members and Model 2's encoder of `stage` (deployed by default), checked
-    against the classes and parameters."""
-    loaded = {folder: load_model(model_dir(models_root, folder, stage), classes, params)
-              for folder in (*CLASSIFIERS, "model2_encoder")}
-    temperatures = {folder: loaded[folder][1].get("temperature", 1.0) for folder in CLASSIFIERS}
-    return ModelSet(list(classes), loaded["model1"][0], loaded["model2_classifier"][0], loaded["model2_encoder"][0],
-                    loaded["summary_model"][0], params, temperatures)
+    """Model 1 and Model 2 of `stage` (deployed by default), checked against the classes and parameters."""
+    model1, meta1 = load_model(model_dir(models_root, "model1", stage), classes, params)
+    model2, meta2 = load_model(model_dir(models_root, "model2_classifier", stage), classes, params)
+    encoder, _ = load_model(model_dir(models_root, "model2_encoder", stage), classes, params)
+    return ModelSet(list(classes), model1, model2, encoder, {"model1": meta1.get("temperature", 1.0),
+                                                             "model2_classifier": meta2.get("temperature", 1.0)})
 
 
 @dataclass

@@ -1,7 +1,5 @@
 """Model 1 (a small CNN on MFCC frames), Model 2 (a convolutional autoencoder on log-mel
-spectrograms, and a classifier on its encoding), the summary model (gradient-boosted trees on
-per-file summary features, the ensemble's third member), the MFCC-statistics baseline, and their
-training.
+spectrograms, and a classifier on its encoding), the MFCC-statistics baseline, and their training.
 
 Every model takes the cached features as they are: Model 1 the MFCC matrix (n_mfcc, frames),
 Model 2 the log-mel spectrogram (n_mels, frames) in dB; scaling and normalisation are layers
@@ -22,7 +20,6 @@ from typing import Callable  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
@@ -30,7 +27,7 @@ from sklearn.utils.class_weight import compute_class_weight  # noqa: E402
 
 from drum_pipeline.augment import augment_logmel  # noqa: E402
 from drum_pipeline.feature_cache import feature_matrix  # noqa: E402
-from drum_pipeline.features import FeatureParams, mfcc_from_logmel, mfcc_statistics, summary_features  # noqa: E402
+from drum_pipeline.features import FeatureParams, mfcc_from_logmel  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -259,20 +256,16 @@ def train_model2_classifier(encoder: keras.Model, train: SplitData, val: SplitDa
     return TrainingResult(model, history, seconds)
 
 
+def mfcc_statistics(mfcc: np.ndarray) -> np.ndarray:
+    """Mean and standard deviation of every MFCC coefficient over time: (N, 2 * n_mfcc)."""
+    return np.concatenate([mfcc.mean(axis=2), mfcc.std(axis=2)], axis=1)
+
+
 def train_baseline(train: SplitData, params: FeatureParams, seed: int = 7):
     """The baseline: logistic regression on MFCC statistics, class-balanced."""
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, class_weight="balanced",
                                                                random_state=seed))
     return model.fit(mfcc_statistics(train.mfcc(params)), train.y)
-
-
-def train_summary_model(train: SplitData, params: FeatureParams, seed: int = 7) -> HistGradientBoostingClassifier:
-    """The summary model: gradient-boosted trees on summary_features (seconds to train). Where
-    the convolutional models blur how long each band rings, this model sees it directly; it
-    tells the minority voices of a class (a djembe among the percussion) from their neighbours
-    (a tom) better than either, and the ensemble averages all three."""
-    model = HistGradientBoostingClassifier(max_iter=300, early_stopping=False, random_state=seed)
-    return model.fit(summary_features(train.logmel, params), train.y)
 
 
 def splits_from_table(spectrograms: pd.DataFrame, classes: list[str], params: FeatureParams) -> dict[str, SplitData]:

@@ -8,7 +8,7 @@ import pytest
 from drum_pipeline.augment import augment_logmel
 from drum_pipeline.evaluation import voice_recall
 from drum_pipeline.definitions import defs
-from drum_pipeline.features import FeatureParams, summary_features
+from drum_pipeline.features import FeatureParams
 from drum_pipeline.inference import load_model_set
 from drum_pipeline.model_store import (
     DEPLOYED,
@@ -17,8 +17,8 @@ from drum_pipeline.model_store import (
     model_dir,
     save_model,
 )
-from drum_pipeline.inference import calibrate, class_probabilities, fit_temperature
-from drum_pipeline.models import SplitData, build_model1, splits_from_table, train_summary_model
+from drum_pipeline.inference import calibrate, fit_temperature
+from drum_pipeline.models import build_model1, splits_from_table
 from drum_pipeline.pretraining import synthetic_split
 from drum_pipeline.resources import DrumPipelineConfig
 
@@ -76,7 +76,7 @@ def test_augmentation_changes_spectrograms_within_range():
 def test_evaluation_reports_all_models_and_deploys(trained):
     config, output, result, _ = trained
     report = json.loads((output / "reports/evaluation.json").read_text())
-    assert set(report["results"]) == {"baseline", "baseline_synthetic", "model1", "model2", "summary", "ensemble"}
+    assert set(report["results"]) == {"baseline", "baseline_synthetic", "model1", "model2", "ensemble"}
     for name, metrics in report["results"].items():
         assert 0 <= metrics["macro_f1"] <= 1 and metrics["n"] == report["context"]["test_files"] > 0
         assert np.array(metrics["confusion"]).sum() == metrics["n"]
@@ -98,7 +98,6 @@ def test_evaluation_reports_all_models_and_deploys(trained):
     assert "data:image/png;base64," in metadata["confusion_ensemble"].value
     for name in ("model1", "model2_classifier", "model2_encoder"):
         assert (model_dir(output / "models", name, DEPLOYED) / "model.keras").exists()
-    assert (model_dir(output / "models", "summary_model", DEPLOYED) / "model.joblib").exists()
 
 
 def test_a_model_under_the_floor_is_not_deployed(trained):
@@ -172,25 +171,3 @@ def test_voice_recall_is_the_share_of_each_voice_put_in_its_class():
     assert voices["model1"].eq(1.0).all()
     assert voices["ensemble"].to_dict() == {"conga": 0.0, "kick": 0.5, "clap": 1.0}
     assert list(voices.index) == ["conga", "kick", "clap"]  # worst first, by the last model
-
-
-def test_summary_model_sees_how_long_bands_ring_and_keeps_every_class(tmp_path):
-    rng = np.random.default_rng(0)
-    short, long = np.full((40, 64, 87), -80.0, np.float32), np.full((40, 64, 87), -80.0, np.float32)
-    short[:, 10:20, :5] = rng.uniform(-10, 0, (40, 10, 5))
-    long[:, 10:20, :60] = rng.uniform(-10, 0, (40, 10, 60))  # the same bands, ringing twelve times longer
-    features = summary_features(np.concatenate([short, long]), PARAMS)
-    assert features.shape == (80, 2 * PARAMS.n_mfcc + 2 * PARAMS.n_mels)
-    ringing = features[:, 2 * PARAMS.n_mfcc + PARAMS.n_mels + 10]
-    assert ringing[:40].max() < ringing[40:].min()
-
-    # trained on classes 1 and 4 only: probabilities still come for all six, in the taxonomy's order
-    train = SplitData(np.concatenate([short, long]), np.repeat([1, 4], 40), np.repeat(["snare", "crash"], 40))
-    model = train_summary_model(train, PARAMS)
-    folder = save_model(tmp_path, "summary_model", model, CLASSES, PARAMS)
-    loaded, _ = load_model(folder, CLASSES, PARAMS)
-    probabilities = class_probabilities(loaded, summary_features(train.logmel, PARAMS), len(CLASSES))
-    assert probabilities.shape == (80, 6) and np.allclose(probabilities.sum(axis=1), 1)
-    assert (probabilities.argmax(axis=1) == train.y).all()
-    with pytest.raises(ModelMismatchError, match="trained for classes"):
-        load_model(folder, CLASSES[::-1], PARAMS)

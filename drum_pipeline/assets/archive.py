@@ -39,7 +39,7 @@ def _summary(table: pd.DataFrame, label_column: str = "label") -> dict:
     group_name="archive",
     partitions_def=archive_packs,
     deps=["sample_archive", "evaluation_report", "spectrogram_features"],
-    code_version="2", automation_condition=AUTOMATION,
+    code_version="1", automation_condition=AUTOMATION,
 )
 def archive_index(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
     """Every file of one pack: content hash, duplicates (pointing at the earlier file), the

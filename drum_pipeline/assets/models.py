@@ -1,15 +1,12 @@
-"""Model 1, Model 2 (autoencoder and classifier), the summary model, and their evaluation on the
-grouped test split."""
-
-import time
+"""Model 1, Model 2 (autoencoder and classifier), and their evaluation on the grouped test split."""
 
 import dagster as dg
 
 from drum_pipeline.assets._metadata import markdown_table, png_image
 from drum_pipeline.assets.shared import AUTOMATION
-from drum_pipeline.evaluation import comparison_markdown, evaluate, macro_f1, voice_recall, write_reports
-from drum_pipeline.features import FeatureParams, summary_features
-from drum_pipeline.inference import MEMBERS, fit_temperature, load_model_set
+from drum_pipeline.evaluation import comparison_markdown, evaluate, voice_recall, write_reports
+from drum_pipeline.features import FeatureParams
+from drum_pipeline.inference import fit_temperature, load_model_set
 from drum_pipeline.model_store import (
     CANDIDATE,
     DEPLOYED,
@@ -30,7 +27,7 @@ from drum_pipeline.taxonomy import load_taxonomy
 # code server) does not pay for it.
 
 MODEL_DEPS = ["spectrogram_features", "mfcc_features", "taxonomy"]
-DEPLOYED_MODELS = ["model1", "model2_autoencoder", "model2_encoder", "model2_classifier", "summary_model"]
+DEPLOYED_MODELS = ["model1", "model2_autoencoder", "model2_encoder", "model2_classifier"]
 
 
 def _training_data(settings: Settings, synthetic: bool = False):
@@ -124,36 +121,14 @@ def model2_classifier(context: dg.AssetExecutionContext, config: DrumPipelineCon
                                           **_training_metadata(result, "Model 2 classifier")})
 
 
-@dg.asset(group_name="models", deps=MODEL_DEPS, code_version="1", automation_condition=AUTOMATION)
-def summary_model(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
-    """The ensemble's third member: gradient-boosted trees on per-file summary features (MFCC
-    statistics, and per mel band its peak and how long it rings). Trains in seconds."""
-    from drum_pipeline.models import train_summary_model
-
-    settings = config.settings()
-    classes, params, data = _training_data(settings, synthetic=True)
-    start = time.monotonic()
-    model = train_summary_model(data["train"], params, settings.seed)
-    seconds = time.monotonic() - start
-    folder = save_model(settings.layout.models_dir, "summary_model", model, classes, params)
-    val = data["val"]
-    metadata = {"path": dg.MetadataValue.path(str(folder)), **_train_counts(data),
-                "training_seconds": dg.MetadataValue.float(round(seconds, 1))}
-    if len(val.y):
-        metadata["val_macro_f1"] = dg.MetadataValue.float(
-            round(macro_f1(val.y, model.predict(summary_features(val.logmel, params))), 4))
-    context.log.info(f"summary model trained in {seconds:.1f} s on {len(data['train'].y)} files")
-    return dg.MaterializeResult(metadata=metadata)
-
-
 FLOOR_CHECKS = {"model1": "model1_macro_f1_above_floor", "model2": "model2_macro_f1_above_floor",
-                "summary": "summary_macro_f1_above_floor", "ensemble": "ensemble_macro_f1_above_floor"}
+                "ensemble": "ensemble_macro_f1_above_floor"}
 
 
 @dg.asset(
     group_name="models",
-    deps=[model1, model2_classifier, summary_model, *MODEL_DEPS],
-    code_version="4", automation_condition=AUTOMATION,
+    deps=[model1, model2_classifier, *MODEL_DEPS],
+    code_version="3", automation_condition=AUTOMATION,
     check_specs=[
         *(dg.AssetCheckSpec(name, asset="evaluation_report", blocking=True) for name in FLOOR_CHECKS.values()),
         dg.AssetCheckSpec("not_worse_than_deployed", asset="evaluation_report", blocking=True),
@@ -161,9 +136,9 @@ FLOOR_CHECKS = {"model1": "model1_macro_f1_above_floor", "model2": "model2_macro
     ],
 )
 def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
-    """Model 1, Model 2, the summary model, their ensemble and a baseline (logistic regression on
-    MFCC statistics; also trained with the synthesized drums, as `baseline_synthetic`) on the
-    grouped test split: confusion matrices, classification reports, the comparison, per voice. Temperatures for the ensemble
+    """Both models, their ensemble and a baseline (logistic regression on MFCC statistics; also
+    trained with the synthesized drums, as `baseline_synthetic`) on the grouped test split:
+    confusion matrices, classification reports, the comparison. Temperatures for the ensemble
     are fitted on the validation split. Candidates that pass the blocking checks
     are deployed; the archive is classified with the deployed models only."""
     from drum_pipeline.models import mfcc_statistics, train_baseline
@@ -177,7 +152,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
         raise ValueError("the grouped test split is empty: the library needs at least three packs or instrument folders")
 
     val_probs = candidates.predict(val.mfcc(params), val.logmel)
-    for key, name in MEMBERS.items():
+    for name, key in (("model1", "model1"), ("model2_classifier", "model2")):
         candidates.temperatures[name] = fit_temperature(val_probs[key], val.y)
         update_meta(models_dir, name, temperature=candidates.temperatures[name])
     probabilities = candidates.predict(test.mfcc(params), test.logmel)
@@ -187,7 +162,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
         baseline = train_baseline(train, params, settings.seed)
         probabilities[name] = baseline.predict_proba(mfcc_statistics(test.mfcc(params)))
     results = {name: evaluate(test.y, probabilities[name], classes)
-               for name in ("baseline", "baseline_synthetic", "model1", "model2", "summary", "ensemble")}
+               for name in ("baseline", "baseline_synthetic", "model1", "model2", "ensemble")}
 
     try:
         deployed = load_model_set(models_dir, classes, params, stage=DEPLOYED)
