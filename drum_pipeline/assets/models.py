@@ -85,7 +85,7 @@ def model1(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.
                                           **_training_metadata(result, "Model 1 (MFCC CNN)")})
 
 
-@dg.asset(group_name="models", deps=MODEL_DEPS, code_version="2", automation_condition=AUTOMATION)
+@dg.asset(group_name="models", deps=MODEL_DEPS, code_version="3", automation_condition=AUTOMATION)
 def model2_encoder(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
     """Model 2's convolutional autoencoder on log-mel spectrograms; its encoder gives the embedding
     used by the classifier and for finding similar sounds."""
