@@ -39,7 +39,8 @@ def evaluate(y_true: np.ndarray, probabilities: np.ndarray, classes: list[str]) 
 
 def voice_recall(y_true: np.ndarray, probabilities: dict[str, np.ndarray], fine: np.ndarray) -> pd.DataFrame:
     """Per fine label (voice) of the test split: its files and each model's share of them put
-    in the right class. Shows which kinds of sound the test split covers, and how each fared."""
+    in the right class, worst first by the last model. Shows which kinds of sound the test
+    split covers, and how each fared."""
     table = pd.DataFrame({"voice": fine, "files": 1})
     for name, p in probabilities.items():
         table[name] = p.argmax(axis=1) == y_true

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from drum_pipeline.augment import augment_logmel
-from drum_pipeline.evaluation import voice_recall
 from drum_pipeline.definitions import defs
+from drum_pipeline.evaluation import voice_recall
 from drum_pipeline.features import FeatureParams
 from drum_pipeline.inference import load_model_set
 from drum_pipeline.model_store import (
@@ -116,7 +116,6 @@ def test_a_model_under_the_floor_is_not_deployed(trained):
 
 
 def test_synthetic_drums_cover_every_class_and_only_the_training_split(trained):
-
     from drum_pipeline import synth
     from drum_pipeline.taxonomy import load_taxonomy
 
