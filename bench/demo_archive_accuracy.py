@@ -5,7 +5,7 @@
 (defaults: data/output, data/archive) prints the share of decodable drum files whose class is
 right (also weighted like the test split's voices), how many were placed in a class folder and
 how many of those are right, where the non-drum files went, fine-label accuracy, the ledger's
-counts, and the evaluation's figures.
+counts, and the evaluation's figures (on the test split, and on fresh renders of every voice).
 """
 
 import json
@@ -46,8 +46,10 @@ def main(output: str = "data/output", archive: str = "data/archive") -> None:
     ledger = pd.read_parquet(Path(output) / "tables/rebuilt_archive.parquet")
     print(f"ledger: {ledger['status'].value_counts().to_dict()}, archive files: {len(truth)}")
     report = json.loads((Path(output) / "reports/evaluation.json").read_text())
-    for name, result in report["results"].items():
-        print(f"evaluation {name}: macro-F1 {result['macro_f1']:.3f}, accuracy {result['accuracy']:.3f}")
+    for title, results in (("test split", report["results"]), ("every voice", report["every_voice"]["results"])):
+        for name, result in results.items():
+            print(f"evaluation, {title}, {name}: macro-F1 {result['macro_f1']:.3f}, accuracy {result['accuracy']:.3f} "
+                  "(95% interval {:.3f}-{:.3f})".format(*result["accuracy_interval"]))
 
 
 if __name__ == "__main__":

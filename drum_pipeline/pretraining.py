@@ -1,5 +1,6 @@
-"""Synthesized drums for training: the synthesizer as a source of varied examples of every fine
-label (domain randomisation), added to the training split only, never to validation or test."""
+"""Synthesized drums: the synthesizer as a source of varied examples of every fine label (domain
+randomisation), added to the training split only, never to validation or test; and, from
+another random stream, the evaluation's renders of every voice, which no model trained on."""
 
 from __future__ import annotations
 
@@ -11,20 +12,24 @@ from drum_pipeline import synth
 from drum_pipeline.features import FeatureParams, analysed_window, compute_features
 from drum_pipeline.models import SplitData
 
+TRAINING_STREAM, EVALUATION_STREAM = 1009, 2003  # never the seeds the demo folders are made with
+EVALUATION_RENDERS_PER_VOICE = 30
+
 
 def synthetic_split(fine_to_class: dict[str, str], classes: list[str], per_label: int, params: FeatureParams,
-                    seed: int) -> SplitData:
+                    seed: int, stream: int = TRAINING_STREAM) -> SplitData:
     """`per_label` renders of every fine label the synthesizer knows and the taxonomy maps to one
     of `classes`, as log-mel spectrograms with class indices. Cached in the process: the model
-    assets of one run share them."""
-    return _render(tuple(sorted(fine_to_class.items())), tuple(classes), per_label, params, seed)
+    assets of one run share them. `EVALUATION_STREAM` gives renders the models never trained on."""
+    return _render(tuple(sorted(fine_to_class.items())), tuple(classes), per_label, params, seed, stream)
 
 
-@lru_cache(maxsize=2)
-def _render(fine_to_class: tuple, classes: tuple, per_label: int, params: FeatureParams, seed: int) -> SplitData:
+@lru_cache(maxsize=3)
+def _render(fine_to_class: tuple, classes: tuple, per_label: int, params: FeatureParams, seed: int,
+            stream: int) -> SplitData:
     mapping, index = dict(fine_to_class), {name: i for i, name in enumerate(classes)}
     labels = [fine for fine in synth.DRUM_VOICES if mapping.get(fine) in index for _ in range(max(0, per_label))]
-    rng = np.random.default_rng([seed, 1009])  # never the seeds the demo folders are made with
+    rng = np.random.default_rng([seed, stream])
     windows = np.zeros((len(labels), params.window_samples), np.float32)
     for row, fine in enumerate(labels):
         windows[row] = analysed_window(synth.render(fine, rng, params.sample_rate), params)

@@ -7,7 +7,7 @@ import pytest
 
 from drum_pipeline.augment import augment_logmel
 from drum_pipeline.definitions import defs
-from drum_pipeline.evaluation import voice_recall
+from drum_pipeline.evaluation import accuracy_interval, voice_recall
 from drum_pipeline.features import FeatureParams
 from drum_pipeline.inference import load_model_set
 from drum_pipeline.model_store import (
@@ -19,7 +19,7 @@ from drum_pipeline.model_store import (
 )
 from drum_pipeline.inference import calibrate, fit_temperature
 from drum_pipeline.models import build_model1, splits_from_table
-from drum_pipeline.pretraining import synthetic_split
+from drum_pipeline.pretraining import EVALUATION_RENDERS_PER_VOICE, EVALUATION_STREAM, synthetic_split
 from drum_pipeline.resources import DrumPipelineConfig
 
 CLASSES = ["kick", "snare", "hihat", "tom", "cymbal", "percussion"]
@@ -98,6 +98,44 @@ def test_evaluation_reports_all_models_and_deploys(trained):
     assert "data:image/png;base64," in metadata["confusion_ensemble"].value
     for name in ("model1", "model2_classifier", "model2_encoder"):
         assert (model_dir(output / "models", name, DEPLOYED) / "model.keras").exists()
+
+
+def test_evaluation_also_scores_fresh_renders_of_every_voice(trained):
+    from drum_pipeline import synth
+    from drum_pipeline.taxonomy import load_taxonomy
+
+    config, output, result, _ = trained
+    report = json.loads((output / "reports/evaluation.json").read_text())
+    every = report["every_voice"]
+    assert set(every["results"]) == set(report["results"])
+    voices = pd.DataFrame(every["voices"]).set_index("voice")
+    assert set(voices.index) == set(synth.DRUM_VOICES)
+    assert voices["files"].eq(EVALUATION_RENDERS_PER_VOICE).all()
+    for name, metrics in every["results"].items():
+        assert metrics["n"] == EVALUATION_RENDERS_PER_VOICE * len(voices)
+        assert voices[name].mean() == pytest.approx(metrics["accuracy"], abs=0.01)  # every voice counts the same
+        low, high = metrics["accuracy_interval"]
+        assert low <= metrics["accuracy"] <= high
+    metadata = result.asset_materializations_for_node("evaluation_report")[0].metadata
+    assert metadata["every_voice_ensemble_accuracy"].value == pytest.approx(every["results"]["ensemble"]["accuracy"],
+                                                                            abs=1e-4)
+    assert "## Every voice, synthesized" in (output / "reports/evaluation.md").read_text()
+
+    # none of these renders is one the models trained on
+    fine_to_class, seed = load_taxonomy().fine_to_class, config.settings().seed
+    trained_on = synthetic_split(fine_to_class, CLASSES, config.synthetic_per_label, PARAMS, seed)
+    scored = synthetic_split(fine_to_class, CLASSES, EVALUATION_RENDERS_PER_VOICE, PARAMS, seed,
+                             stream=EVALUATION_STREAM)
+    assert not {row.tobytes() for row in trained_on.logmel} & {row.tobytes() for row in scored.logmel}
+
+
+def test_accuracy_interval_is_the_wilson_interval():
+    from scipy.stats import binomtest
+
+    for right, n in ((97, 99), (5, 10), (0, 12), (30, 30)):
+        expected = binomtest(right, n).proportion_ci(method="wilson")
+        assert accuracy_interval(right, n) == pytest.approx((expected.low, expected.high), abs=1e-6)
+    assert accuracy_interval(0, 0) == (0.0, 1.0)
 
 
 def test_a_model_under_the_floor_is_not_deployed(trained):

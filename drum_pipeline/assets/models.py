@@ -4,7 +4,7 @@ import dagster as dg
 
 from drum_pipeline.assets._metadata import markdown_table, png_image
 from drum_pipeline.assets.shared import AUTOMATION
-from drum_pipeline.evaluation import comparison_markdown, evaluate, voice_recall, write_reports
+from drum_pipeline.evaluation import comparison_markdown, evaluate, every_voice_markdown, voice_recall, write_reports
 from drum_pipeline.features import FeatureParams
 from drum_pipeline.inference import fit_temperature, load_model_set
 from drum_pipeline.model_store import (
@@ -128,7 +128,7 @@ FLOOR_CHECKS = {"model1": "model1_macro_f1_above_floor", "model2": "model2_macro
 @dg.asset(
     group_name="models",
     deps=[model1, model2_classifier, *MODEL_DEPS],
-    code_version="3", automation_condition=AUTOMATION,
+    code_version="4", automation_condition=AUTOMATION,
     check_specs=[
         *(dg.AssetCheckSpec(name, asset="evaluation_report", blocking=True) for name in FLOOR_CHECKS.values()),
         dg.AssetCheckSpec("not_worse_than_deployed", asset="evaluation_report", blocking=True),
@@ -138,10 +138,12 @@ FLOOR_CHECKS = {"model1": "model1_macro_f1_above_floor", "model2": "model2_macro
 def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
     """Both models, their ensemble and a baseline (logistic regression on MFCC statistics; also
     trained with the synthesized drums, as `baseline_synthetic`) on the grouped test split:
-    confusion matrices, classification reports, the comparison. Temperatures for the ensemble
-    are fitted on the validation split. Candidates that pass the blocking checks
+    confusion matrices, classification reports, the comparison; and the comparison and per-voice
+    shares on fresh synthesized renders of every voice, which the test split may lack. Temperatures
+    for the ensemble are fitted on the validation split. Candidates that pass the blocking checks
     are deployed; the archive is classified with the deployed models only."""
     from drum_pipeline.models import mfcc_statistics, train_baseline
+    from drum_pipeline.pretraining import EVALUATION_RENDERS_PER_VOICE, EVALUATION_STREAM, synthetic_split
 
     settings = config.settings()
     classes, params, data = _training_data(settings, synthetic=True)
@@ -155,14 +157,19 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
     for name, key in (("model1", "model1"), ("model2_classifier", "model2")):
         candidates.temperatures[name] = fit_temperature(val_probs[key], val.y)
         update_meta(models_dir, name, temperature=candidates.temperatures[name])
+    every = synthetic_split(load_taxonomy(settings.taxonomy_path).fine_to_class, classes,
+                            EVALUATION_RENDERS_PER_VOICE, params, settings.seed, stream=EVALUATION_STREAM)
     probabilities = candidates.predict(test.mfcc(params), test.logmel)
+    every_probabilities = candidates.predict(every.mfcc(params), every.logmel)
     # The baseline learns from the library's files; the same baseline given the synthesized drums
     # the models learn from too is reported beside it, for a like-for-like comparison.
     for name, train in (("baseline", data["train_library"]), ("baseline_synthetic", data["train"])):
         baseline = train_baseline(train, params, settings.seed)
         probabilities[name] = baseline.predict_proba(mfcc_statistics(test.mfcc(params)))
-    results = {name: evaluate(test.y, probabilities[name], classes)
-               for name in ("baseline", "baseline_synthetic", "model1", "model2", "ensemble")}
+        every_probabilities[name] = baseline.predict_proba(mfcc_statistics(every.mfcc(params)))
+    names = ("baseline", "baseline_synthetic", "model1", "model2", "ensemble")
+    results = {name: evaluate(test.y, probabilities[name], classes) for name in names}
+    every_voice = {name: evaluate(every.y, every_probabilities[name], classes) for name in names}
 
     try:
         deployed = load_model_set(models_dir, classes, params, stage=DEPLOYED)
@@ -195,14 +202,18 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
                     "train_files": int(len(data["train_library"].y)),
                     "synthetic_per_label": settings.training_config().synthetic_per_label,
                     "temperatures": candidates.temperatures, "deployed": deploy, "min_macro_f1": floor}
-    voices = voice_recall(test.y, {name: probabilities[name] for name in results}, test.fine)
-    pngs = write_reports(settings.layout.reports_dir, results, classes, context_info, voices)
+    voices = voice_recall(test.y, {name: probabilities[name] for name in names}, test.fine)
+    every_voice_table = voice_recall(every.y, {name: every_probabilities[name] for name in names}, every.fine)
+    pngs = write_reports(settings.layout.reports_dir, results, classes, context_info, voices, every_voice,
+                         every_voice_table)
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(settings.layout.reports_dir / "evaluation.md")),
             "comparison": dg.MetadataValue.md(comparison_markdown(results, classes)),
             "per_voice": markdown_table(voices),
             "test_voices": len(voices),
+            "every_voice": dg.MetadataValue.md(every_voice_markdown(every_voice, every_voice_table, classes)),
+            "every_voice_ensemble_accuracy": dg.MetadataValue.float(round(every_voice["ensemble"]["accuracy"], 4)),
             **{f"{name}_macro_f1": dg.MetadataValue.float(round(r["macro_f1"], 4)) for name, r in results.items()},
             **{f"confusion_{name}": png_image(png, f"confusion matrix of {name}") for name, png in pngs.items()},
             "deployed": deploy,
