@@ -20,7 +20,7 @@ from drum_pipeline.features import FeatureParams
 from drum_pipeline.models import (
     SplitData,
     TrainingConfig,
-    mfcc_statistics,
+    baseline_probabilities,
     splits_from_table,
     train_autoencoder,
     train_baseline,
@@ -72,8 +72,8 @@ def grouped_cross_validation(spectrograms: pd.DataFrame, classes: list[str], par
         data = splits_from_table(part, classes, params)
         train, val, test = data["train"], data["val"], data["test"]
         baseline = train_baseline(train, params)
-        rows.append(("baseline", "baseline", fold, _macro_f1(test.y, baseline.predict_proba(
-            mfcc_statistics(test.mfcc(params)))), len(test.y)))
+        rows.append(("baseline", "baseline", fold, _macro_f1(test.y, baseline_probabilities(
+            baseline, test.mfcc(params), n)), len(test.y)))
         for position, (name, config) in enumerate(grid.items()):
             train = data["train"].plus(synthetic[config.synthetic_per_label])
             result = train_model1(train, val, params, n, replace(config, seed=config.seed + fold))

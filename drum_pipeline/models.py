@@ -268,6 +268,13 @@ def train_baseline(train: SplitData, params: FeatureParams, seed: int = 7):
     return model.fit(mfcc_statistics(train.mfcc(params)), train.y)
 
 
+def baseline_probabilities(baseline, mfcc: np.ndarray, n_classes: int) -> np.ndarray:
+    """The baseline's class probabilities, one column per class (0 for a class it never saw)."""
+    probabilities = np.zeros((len(mfcc), n_classes))
+    probabilities[:, baseline.classes_] = baseline.predict_proba(mfcc_statistics(mfcc))
+    return probabilities
+
+
 def splits_from_table(spectrograms: pd.DataFrame, classes: list[str], params: FeatureParams) -> dict[str, SplitData]:
     """train / val / test SplitData from the spectrogram_features table (rows that decoded)."""
     usable = spectrograms[(spectrograms["error"] == "") & spectrograms["label"].isin(classes)]

@@ -18,7 +18,14 @@ from drum_pipeline.model_store import (
     save_model,
 )
 from drum_pipeline.inference import calibrate, fit_temperature
-from drum_pipeline.models import build_model1, splits_from_table
+from drum_pipeline.models import (
+    SplitData,
+    baseline_probabilities,
+    build_model1,
+    mfcc_statistics,
+    splits_from_table,
+    train_baseline,
+)
 from drum_pipeline.pretraining import EVALUATION_RENDERS_PER_VOICE, EVALUATION_STREAM, synthetic_split
 from drum_pipeline.resources import DrumPipelineConfig
 
@@ -136,6 +143,20 @@ def test_accuracy_interval_is_the_wilson_interval():
         expected = binomtest(right, n).proportion_ci(method="wilson")
         assert accuracy_interval(right, n) == pytest.approx((expected.low, expected.high), abs=1e-6)
     assert accuracy_interval(0, 0) == (0.0, 1.0)
+
+
+def test_baseline_probabilities_keep_the_class_order_when_a_class_is_missing():
+    from drum_pipeline.taxonomy import load_taxonomy
+
+    drums = synthetic_split(load_taxonomy().fine_to_class, CLASSES, 3, PARAMS, seed=7)
+    without_hats = drums.y != CLASSES.index("hihat")
+    baseline = train_baseline(SplitData(drums.logmel[without_hats], drums.y[without_hats],
+                                        drums.fine[without_hats]), PARAMS)
+    probabilities = baseline_probabilities(baseline, drums.mfcc(PARAMS), len(CLASSES))
+    assert probabilities.shape == (len(drums.y), len(CLASSES))
+    assert probabilities[:, CLASSES.index("hihat")].max() == 0
+    assert np.allclose(probabilities.sum(axis=1), 1)
+    assert (probabilities.argmax(axis=1) == baseline.predict(mfcc_statistics(drums.mfcc(PARAMS)))).all()
 
 
 def test_a_model_under_the_floor_is_not_deployed(trained):

@@ -142,7 +142,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
     shares on fresh synthesized renders of every voice, which the test split may lack. Temperatures
     for the ensemble are fitted on the validation split. Candidates that pass the blocking checks
     are deployed; the archive is classified with the deployed models only."""
-    from drum_pipeline.models import mfcc_statistics, train_baseline
+    from drum_pipeline.models import baseline_probabilities, train_baseline
     from drum_pipeline.pretraining import EVALUATION_RENDERS_PER_VOICE, EVALUATION_STREAM, synthetic_split
 
     settings = config.settings()
@@ -165,8 +165,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
     # the models learn from too is reported beside it, for a like-for-like comparison.
     for name, train in (("baseline", data["train_library"]), ("baseline_synthetic", data["train"])):
         baseline = train_baseline(train, params, settings.seed)
-        probabilities[name] = baseline.predict_proba(mfcc_statistics(test.mfcc(params)))
-        every_probabilities[name] = baseline.predict_proba(mfcc_statistics(every.mfcc(params)))
+        probabilities[name] = baseline_probabilities(baseline, test.mfcc(params), len(classes))
+        every_probabilities[name] = baseline_probabilities(baseline, every.mfcc(params), len(classes))
     names = ("baseline", "baseline_synthetic", "model1", "model2", "ensemble")
     results = {name: evaluate(test.y, probabilities[name], classes) for name in names}
     every_voice = {name: evaluate(every.y, every_probabilities[name], classes) for name in names}
