@@ -26,23 +26,25 @@ def main(output: str = "data/output", archive: str = "data/archive") -> None:
     index["kind"] = index["path"].map(lambda p: truth[p]["kind"])
     ok = index[index["status"] == "ok"]
     drums = ok[ok["kind"] == "drum"]
-    true_class = drums["path"].map(lambda p: taxonomy.fine_to_class[truth[p]["fine_label"]])
+    voice = drums["path"].map(lambda p: truth[p]["fine_label"])
+    true_class = voice.map(taxonomy.fine_to_class)
+    class_right = drums["predicted_label"] == true_class
     placed = drums[drums["label"] != "unsorted"]
-    print(f"decodable drum files: {len(drums)}, class right: {(drums['predicted_label'] == true_class).mean():.3f}")
+    print(f"decodable drum files: {len(drums)}, class right: {class_right.mean():.3f}")
     print(f"placed in a class folder: {len(placed)} ({len(placed) / len(drums):.1%}), "
           f"right: {(placed['label'] == true_class[placed.index]).mean():.3f}")
     non_drum = ok[ok["kind"].isin(["loop", "fx", "bass", "melodic", "vocal"])]
     print(f"non-drum files: {len(non_drum)}, in unsorted: {int((non_drum['label'] == 'unsorted').sum())}")
-    # The archive draws every voice evenly; the test split holds the voices its packs have. The same
+    # The archive draws every voice about evenly; the test split holds the voices its packs have. The same
     # accuracy, weighted by the test split's share of each fine label, tells composition from domain.
     curated = pd.read_parquet(Path(output) / "tables/curated_training_set.parquet")
     test_share = curated.loc[curated["split"] == "test", "fine_label"].value_counts(normalize=True)
-    right = (drums["predicted_label"] == true_class).groupby(drums["path"].map(lambda p: truth[p]["fine_label"])).mean()
+    right = class_right.groupby(voice).mean()
     covered = test_share.index.intersection(right.index)
     print(f"class right on the test split's voices ({len(covered)} of {len(right)}), weighted as the test split: "
           f"{(right[covered] * test_share[covered]).sum() / test_share[covered].sum():.3f}; "
           f"worst voices: {right.sort_values().head(5).round(2).to_dict()}")
-    fine_right = (drums["fine_label"] == drums["path"].map(lambda p: truth[p]["fine_label"])).mean()
+    fine_right = (drums["fine_label"] == voice).mean()
     print(f"fine label right: {fine_right:.3f}")
     ledger = pd.read_parquet(Path(output) / "tables/rebuilt_archive.parquet")
     print(f"ledger: {ledger['status'].value_counts().to_dict()}, archive files: {len(truth)}")
@@ -54,7 +56,7 @@ def main(output: str = "data/output", archive: str = "data/archive") -> None:
     # The archive's voices are not quite even (its pre-sorted folders hold a few voices): the
     # evaluation's per-voice shares on the renders, weighted like the archive's voices.
     renders = pd.DataFrame(report["every_voice"]["voices"]).set_index("voice")["ensemble"]
-    archive_voices = drums["path"].map(lambda p: truth[p]["fine_label"]).value_counts()
+    archive_voices = voice.value_counts()
     print(f"archive, its voices evenly weighted: {right.mean():.3f}; evaluation's renders, weighted like the "
           f"archive's voices: {(renders[archive_voices.index] * archive_voices).sum() / archive_voices.sum():.3f}")
 

@@ -35,6 +35,7 @@ def evaluate(y_true: np.ndarray, probabilities: np.ndarray, classes: list[str]) 
     """Macro F1 (over the classes present), weighted F1, accuracy with its 95% interval, the
     per-class report and the confusion matrix."""
     y_pred = probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, int)
+    right = y_true == y_pred
     labels = list(range(len(classes)))
     report = classification_report(y_true, y_pred, labels=labels, target_names=classes, output_dict=True,
                                    zero_division=0)
@@ -42,8 +43,8 @@ def evaluate(y_true: np.ndarray, probabilities: np.ndarray, classes: list[str]) 
         "n": int(len(y_true)),
         "macro_f1": macro_f1(y_true, y_pred),
         "weighted_f1": float(report["weighted avg"]["f1-score"]) if len(y_true) else 0.0,
-        "accuracy": float(np.mean(y_true == y_pred)) if len(y_true) else 0.0,
-        "accuracy_interval": accuracy_interval(int(np.sum(y_true == y_pred)), len(y_true)),
+        "accuracy": float(np.mean(right)) if len(y_true) else 0.0,
+        "accuracy_interval": accuracy_interval(int(np.sum(right)), len(y_true)),
         "report": report,
         "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
     }
