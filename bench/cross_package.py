@@ -19,13 +19,13 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score
 
-from drum_pipeline.evaluation import macro_f1
-from drum_pipeline.feature_cache import FeatureCache, feature_matrix, feature_table
-from drum_pipeline.features import FeatureParams, mfcc_from_logmel
-from drum_pipeline.labels import decide_label
-from drum_pipeline.models import SplitData, mfcc_statistics, train_baseline
+from drum_pipeline.audio.feature_cache import FeatureCache, feature_matrix, feature_table
+from drum_pipeline.audio.features import FeatureParams, mfcc_from_logmel
+from drum_pipeline.labels.names import decide_label
+from drum_pipeline.labels.taxonomy import load_taxonomy
+from drum_pipeline.models.evaluation import macro_f1
+from drum_pipeline.models.networks import SplitData, mfcc_statistics, train_baseline
 from drum_pipeline.settings import Settings
-from drum_pipeline.taxonomy import load_taxonomy
 
 
 def main(library: str, archive: str, work: str) -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from drum_pipeline.demo import read_manifest
-from drum_pipeline.taxonomy import load_taxonomy
+from drum_pipeline.demo.data import read_manifest
+from drum_pipeline.labels.taxonomy import load_taxonomy
 
 
 def main(output: str = "data/output", archive: str = "data/archive") -> None:

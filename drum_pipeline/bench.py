@@ -22,17 +22,17 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from drum_pipeline import synth
-from drum_pipeline.archive import (
+from drum_pipeline.archive.index import (
     index_pack,
     list_packs,
     load_classifier,
     pack_fingerprints,
 )
-from drum_pipeline.feature_cache import FeatureCache
-from drum_pipeline.features import FeatureParams
-from drum_pipeline.folders import scan_audio_files
-from drum_pipeline.hashing import HashCache
+from drum_pipeline.audio.feature_cache import FeatureCache
+from drum_pipeline.audio.features import FeatureParams
+from drum_pipeline.audio.folders import scan_audio_files
+from drum_pipeline.audio.hashing import HashCache
+from drum_pipeline.demo import synth
 from drum_pipeline.settings import Settings
 
 
@@ -215,8 +215,8 @@ def pack_runs(archive: Path, work_dir: Path, models_from: Settings, packs: list[
     the overhead per partition (a run's wall time less its step's time, one after another)."""
     import dagster as dg
 
+    from drum_pipeline.assets.distributed import SCHEDULER_ENV, loopback_cluster, run_packs
     from drum_pipeline.assets.shared import archive_packs
-    from drum_pipeline.distributed import SCHEDULER_ENV, loopback_cluster, run_packs
 
     results: dict = {"runs_packs": len(packs)}
     for executor in ("local", "dask"):

@@ -49,7 +49,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _current_packs(instance, settings: Settings) -> list[str]:
     """The registered packs, less those that left the archive (their partitions are dropped)."""
-    from drum_pipeline.archive import list_packs
+    from drum_pipeline.archive.index import list_packs
     from drum_pipeline.assets.shared import archive_packs
 
     registered = instance.get_dynamic_partitions(archive_packs.name)
@@ -87,10 +87,10 @@ def _classify(args: argparse.Namespace) -> int:
     """Classify audio files or folders with the deployed models (nothing is written but caches)."""
     from tqdm import tqdm
 
-    from drum_pipeline.archive import classify_pack, load_classifier
-    from drum_pipeline.feature_cache import FeatureCache
-    from drum_pipeline.folders import AudioFile, scan_audio_files
-    from drum_pipeline.hashing import HashCache
+    from drum_pipeline.archive.index import classify_pack, load_classifier
+    from drum_pipeline.audio.feature_cache import FeatureCache
+    from drum_pipeline.audio.folders import AudioFile, scan_audio_files
+    from drum_pipeline.audio.hashing import HashCache
 
     files, missing = [], []
     for given in args.paths:
@@ -131,8 +131,8 @@ def _classify(args: argparse.Namespace) -> int:
 
 def _rebuild(args: argparse.Namespace) -> int:
     """Regenerate the sorted mirror from the archive index alone (no models, no audio)."""
-    from drum_pipeline.archive import list_packs
-    from drum_pipeline.rebuild import rebuild_from_index
+    from drum_pipeline.archive.index import list_packs
+    from drum_pipeline.archive.rebuild import rebuild_from_index
 
     settings = _settings(args)
     index = settings.layout.read_partitions("archive_index")
@@ -155,16 +155,16 @@ def _rebuild(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     """Check the folders, the taxonomy, the models and their label mappings; one line per problem."""
-    from drum_pipeline.features import FeatureParams
-    from drum_pipeline.folders import has_audio
-    from drum_pipeline.inference import CLASSIFIERS
-    from drum_pipeline.model_store import (
+    from drum_pipeline.audio.features import FeatureParams
+    from drum_pipeline.audio.folders import has_audio
+    from drum_pipeline.labels.taxonomy import TaxonomyError, load_taxonomy
+    from drum_pipeline.models.inference import CLASSIFIERS
+    from drum_pipeline.models.store import (
         DEPLOYED,
         ModelMismatchError,
         model_dir,
         read_mapping,
     )
-    from drum_pipeline.taxonomy import TaxonomyError, load_taxonomy
 
     settings = _settings(args)
     problems = []
@@ -208,7 +208,8 @@ def _stats(args: argparse.Namespace) -> int:
     if ledger_path.exists():
         ledger = pd.read_parquet(ledger_path)
         print(f"archive {settings.archive_dir}: {len(ledger)} files, "
-              f"{int((ledger['status'] == 'duplicate').sum())} duplicates, {int((ledger['status'] == 'error').sum())} errors, "
+              f"{int((ledger['status'] == 'duplicate').sum())} duplicates, "
+              f"{int((ledger['status'] == 'error').sum())} errors, "
               f"{int((ledger['label'] == 'unsorted').sum())} unsorted")
         placed = ledger[ledger["status"] == "placed"]
         print(pd.crosstab(placed["pack"], placed["label"], margins=True, margins_name="all").to_string())
@@ -221,10 +222,10 @@ def _stats(args: argparse.Namespace) -> int:
 
 def _similar(args: argparse.Namespace) -> int:
     """The archive's nearest sounds to a file, by Model 2's embedding."""
-    from drum_pipeline.archive import load_classifier, similar_sounds
-    from drum_pipeline.audio_io import AudioLoadError, load_window
-    from drum_pipeline.feature_cache import FeatureCache
-    from drum_pipeline.features import analysed_window, compute_features
+    from drum_pipeline.archive.index import load_classifier, similar_sounds
+    from drum_pipeline.audio.feature_cache import FeatureCache
+    from drum_pipeline.audio.features import analysed_window, compute_features
+    from drum_pipeline.audio.loader import AudioLoadError, load_window
 
     settings = _settings(args)
     path = Path(args.file).expanduser()
@@ -267,7 +268,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     """(Re)generate the demo library and archive."""
-    from drum_pipeline.demo import make_demo_archive, make_demo_library
+    from drum_pipeline.demo.data import make_demo_archive, make_demo_library
 
     target = Path(args.into).resolve()
     library = make_demo_library(target / "library", seed=args.seed, scale=args.scale)

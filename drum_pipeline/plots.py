@@ -54,7 +54,7 @@ def history_png(history: dict[str, list[float]], title: str) -> bytes:
     """Loss (and accuracy, when recorded) per epoch, training and validation."""
     panels = [k for k in ("loss", "accuracy") if k in history]
     fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 2.6), squeeze=False)
-    for ax, key in zip(axes[0], panels):
+    for ax, key in zip(axes[0], panels, strict=True):
         ax.plot(history[key], label="train")
         if f"val_{key}" in history:
             ax.plot(history[f"val_{key}"], label="val")

@@ -6,8 +6,8 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from drum_pipeline.labels.taxonomy import DEFAULT_TAXONOMY_PATH
 from drum_pipeline.layout import OutputLayout
-from drum_pipeline.taxonomy import DEFAULT_TAXONOMY_PATH
 
 DEFAULT_LIBRARY_DIR = "data/library"
 DEFAULT_ARCHIVE_DIR = "data/archive"
@@ -45,7 +45,7 @@ class Settings:
         max_epochs: int | None = None,
         link_mode: str | None = None,
         synthetic_per_label: int | None = None,
-    ) -> "Settings":
+    ) -> Settings:
         """Explicit values win, then the DRUM_* environment variables, then the defaults under data/."""
         library = library_dir or os.environ.get("DRUM_LIBRARY_DIR") or DEFAULT_LIBRARY_DIR
         archive = archive_dir or os.environ.get("DRUM_ARCHIVE_DIR") or DEFAULT_ARCHIVE_DIR
@@ -79,7 +79,7 @@ class Settings:
 
     def training_config(self):
         """The training configuration: defaults, this run's seed, and the epoch cap if one is set."""
-        from drum_pipeline.models import TrainingConfig
+        from drum_pipeline.models.networks import TrainingConfig
 
         config = TrainingConfig(seed=self.seed)
         if self.synthetic_per_label is not None:
@@ -91,7 +91,7 @@ class Settings:
 
     def sorting_rules(self):
         """When a classified archive file goes to unsorted."""
-        from drum_pipeline.archive import SortingRules
+        from drum_pipeline.archive.index import SortingRules
 
         return SortingRules(confidence_threshold=self.confidence_threshold)
 

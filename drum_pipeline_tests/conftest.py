@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from drum_pipeline.demo import make_demo_archive, make_demo_library
+from drum_pipeline.demo.data import make_demo_archive, make_demo_library
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +39,7 @@ def _snapshot(root):
     """sha256 and mtime of every audio file under root."""
     import hashlib
 
-    from drum_pipeline.folders import scan_audio_files
+    from drum_pipeline.audio.folders import scan_audio_files
 
     return {f.relpath: (hashlib.sha256(f.path.read_bytes()).hexdigest(), f.path.stat().st_mtime_ns)
             for f in scan_audio_files(root)}
@@ -52,7 +52,7 @@ def indexed(trained, small_demo):
     Returns (config, output, archive, snapshot before, instance, packs, the rebuild's result)."""
     import dagster as dg
 
-    from drum_pipeline.archive import list_packs
+    from drum_pipeline.archive.index import list_packs
     from drum_pipeline.assets.shared import archive_packs
     from drum_pipeline.definitions import defs
 

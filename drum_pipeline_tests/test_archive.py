@@ -4,12 +4,12 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from drum_pipeline.archive import ROOT_PACK, pack_of
+from drum_pipeline.archive.index import ROOT_PACK, pack_of
+from drum_pipeline.audio.folders import scan_audio_files
 from drum_pipeline.definitions import defs
-from drum_pipeline.demo import read_manifest
-from drum_pipeline.folders import scan_audio_files
+from drum_pipeline.demo.data import read_manifest
+from drum_pipeline.labels.taxonomy import load_taxonomy
 from drum_pipeline.resources import DrumPipelineConfig
-from drum_pipeline.taxonomy import load_taxonomy
 
 
 def test_packs_are_top_level_folders_and_the_root():
@@ -43,7 +43,8 @@ def test_index_tables_have_the_contract_columns(indexed):
     labels = set(index.loc[index["status"] == "ok", "label"])
     assert labels <= set(taxonomy.classes) | {"unsorted"}
     ok = index[index["status"] == "ok"]
-    assert ok["confidence"].between(0, 1).all() and (ok["fine_label"].map(taxonomy.fine_to_class) == ok["predicted_label"]).all()
+    assert ok["confidence"].between(0, 1).all()
+    assert (ok["fine_label"].map(taxonomy.fine_to_class) == ok["predicted_label"]).all()
     assert (index.loc[index["path"].str.startswith("Roland"), "maker"] == "Roland").all()
     assert all((output / "jsonl/archive_index" / f"{pack}.jsonl").exists() for pack in packs)
 

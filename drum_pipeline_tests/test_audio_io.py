@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from drum_pipeline.audio_io import AudioLoadError, load_window
-from drum_pipeline.demo import (
+from drum_pipeline.audio.folders import scan_audio_files
+from drum_pipeline.audio.loader import AudioLoadError, load_window
+from drum_pipeline.demo.data import (
     AIFF,
     AIFF24,
     FLAC,
@@ -16,7 +17,6 @@ from drum_pipeline.demo import (
     WAVF,
     _write_broken_files,
 )
-from drum_pipeline.folders import scan_audio_files
 
 
 def _sine(sr, seconds, freq=440.0, channels=1):
@@ -113,5 +113,6 @@ def test_every_file_of_the_demo_archive_loads_or_fails_cleanly(small_demo):
             failures.append(f.relpath)
     assert sorted(failures) == sorted(
         f"Downloads/broken/{name}"
-        for name in ("empty.wav", "truncated header.wav", "truncated stream.flac", "readme saved as.wav", "bad fmt chunk.wav")
+        for name in ("empty.wav", "truncated header.wav", "truncated stream.flac", "readme saved as.wav",
+                     "bad fmt chunk.wav")
     )

@@ -6,6 +6,7 @@ import multiprocessing
 import os
 import shutil
 import struct
+from pathlib import Path
 
 import dagster as dg
 import numpy as np
@@ -13,12 +14,12 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+from drum_pipeline.archive.rebuild import Entry, apply
 from drum_pipeline.assets.shared import archive_packs
 from drum_pipeline.definitions import defs
+from drum_pipeline.demo.synth import render
 from drum_pipeline.layout import write_parquet_atomic
-from drum_pipeline.rebuild import Entry, apply
 from drum_pipeline.resources import DrumPipelineConfig
-from drum_pipeline.synth import render
 
 
 def _tone(sr, seconds, channels=1):
@@ -102,7 +103,7 @@ def _originals(root):
         for name in names:
             path = os.path.join(dirpath, name)
             if not os.path.islink(path) and os.access(path, os.R_OK):
-                out[path] = (open(path, "rb").read(), os.stat(path).st_mtime_ns)
+                out[path] = (Path(path).read_bytes(), os.stat(path).st_mtime_ns)
     return out
 
 
@@ -132,7 +133,7 @@ def test_every_bad_file_is_one_row_and_errors_say_why_in_one_line(bad_run):
     base, expect, _ = bad_run
     index = pd.read_parquet(base / "out/tables/archive_index")
     assert sorted(index["path"]) == sorted(expect)  # nothing lost, nothing seen twice
-    status = dict(zip(index["path"], index["status"]))
+    status = dict(zip(index["path"], index["status"], strict=True))
     for path, must_fail in expect.items():
         assert (status[path] == "error") == must_fail, (path, status[path])
     errors = index[index["status"] == "error"]
@@ -157,7 +158,7 @@ def test_originals_unchanged_and_nothing_written_outside_rebuilt(bad_run):
 def test_an_interrupted_table_write_leaves_the_previous_version(tmp_path):
     path = tmp_path / "table.parquet"
     write_parquet_atomic(pd.DataFrame({"a": [1, 2]}), path)
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):
         write_parquet_atomic(pd.DataFrame({"a": [object()]}), path)  # fails half-way through writing
     assert pd.read_parquet(path)["a"].tolist() == [1, 2]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["table.parquet"]  # no temporary left behind

@@ -7,13 +7,13 @@ import soundfile as sf
 
 from drum_pipeline.assets.inputs import sample_library, taxonomy
 from drum_pipeline.assets.labels import curated_training_set, label_extraction
-from drum_pipeline.curation import curate, group_of, grouped_split
-from drum_pipeline.folders import scan_audio_files
-from drum_pipeline.hashing import HashCache
-from drum_pipeline.labels import extract_labels
+from drum_pipeline.audio.folders import scan_audio_files
+from drum_pipeline.audio.hashing import HashCache
+from drum_pipeline.demo.synth import render
+from drum_pipeline.labels.curation import curate, group_of, grouped_split
+from drum_pipeline.labels.names import extract_labels
+from drum_pipeline.labels.taxonomy import load_taxonomy
 from drum_pipeline.resources import DrumPipelineConfig
-from drum_pipeline.synth import render
-from drum_pipeline.taxonomy import load_taxonomy
 
 
 def _labels(root, tmp_path):
@@ -41,7 +41,7 @@ def test_strict_rules_reject_with_reasons(tmp_path):
     (lib / "Pack/Hit 01.wav").write_bytes(b"no label")
     curated, rejects = curate(_labels(lib, tmp_path), lib)
     assert sorted(curated["path"]) == ["Pack/Kick 01.wav", "Pack/Snare 01.wav"]
-    reasons = dict(zip(rejects["path"], rejects["reason"]))
+    reasons = dict(zip(rejects["path"], rejects["reason"], strict=True))
     assert reasons["Pack/Kick 02.wav"].startswith("silent")
     assert reasons["Pack/Snare 02.wav"].startswith("too long")
     assert reasons["Pack/Clap 01.wav"].startswith("clipped")
@@ -86,7 +86,7 @@ def test_assets_materialize_with_passing_checks(small_demo, tmp_path):
 
 
 def test_a_flat_library_is_split_by_instrument():
-    from drum_pipeline.curation import instrument_of
+    from drum_pipeline.labels.curation import instrument_of
 
     assert instrument_of("kick_soft01.ogg") == instrument_of("kick_soft02.ogg") == "./kick_soft"
     assert instrument_of("Pack/808 Kick 01.wav") == "Pack/808 kick"

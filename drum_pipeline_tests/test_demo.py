@@ -3,14 +3,14 @@ from collections import Counter
 import numpy as np
 import soundfile as sf
 
-from drum_pipeline.demo import (
+from drum_pipeline.audio.folders import scan_audio_files
+from drum_pipeline.audio.hashing import sha256_file
+from drum_pipeline.demo.data import (
     LIBRARY_PACKS,
     make_demo_archive,
     make_demo_library,
     read_manifest,
 )
-from drum_pipeline.folders import scan_audio_files
-from drum_pipeline.hashing import sha256_file
 
 
 def _contents(root):

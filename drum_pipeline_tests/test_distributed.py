@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from drum_pipeline.assets.distributed import archive_executor, loopback_cluster, run_packs
 from drum_pipeline.assets.shared import archive_packs
-from drum_pipeline.distributed import archive_executor, loopback_cluster, run_packs
 
 REPO = Path(__file__).resolve().parents[1]
 

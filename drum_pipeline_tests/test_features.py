@@ -15,12 +15,12 @@ from drum_pipeline.assets.features import (
 )
 from drum_pipeline.assets.inputs import sample_library, taxonomy
 from drum_pipeline.assets.labels import curated_training_set, label_extraction
-from drum_pipeline.feature_cache import FeatureCache, extract_missing, feature_matrix
-from drum_pipeline.features import FeatureParams, analysed_window, compute_features
-from drum_pipeline.folders import scan_audio_files
-from drum_pipeline.hashing import HashCache
+from drum_pipeline.audio.feature_cache import FeatureCache, extract_missing, feature_matrix
+from drum_pipeline.audio.features import FeatureParams, analysed_window, compute_features
+from drum_pipeline.audio.folders import scan_audio_files
+from drum_pipeline.audio.hashing import HashCache
+from drum_pipeline.demo.synth import render
 from drum_pipeline.resources import DrumPipelineConfig
-from drum_pipeline.synth import render
 
 PARAMS = FeatureParams()
 

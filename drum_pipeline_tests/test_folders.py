@@ -1,6 +1,6 @@
 import os
 
-from drum_pipeline.folders import fingerprint, scan_audio_files
+from drum_pipeline.audio.folders import fingerprint, scan_audio_files
 
 
 def _tree(root):

@@ -1,7 +1,7 @@
 import hashlib
 import os
 
-from drum_pipeline.hashing import HashCache, sha256_file
+from drum_pipeline.audio.hashing import HashCache, sha256_file
 
 
 def test_sha256_matches_hashlib(tmp_path):

@@ -1,11 +1,11 @@
 import pandas as pd
 import pytest
 
-from drum_pipeline.demo import read_manifest
-from drum_pipeline.folders import scan_audio_files
-from drum_pipeline.hashing import HashCache
-from drum_pipeline.labels import decide_label, extract_labels
-from drum_pipeline.taxonomy import load_taxonomy
+from drum_pipeline.audio.folders import scan_audio_files
+from drum_pipeline.audio.hashing import HashCache
+from drum_pipeline.demo.data import read_manifest
+from drum_pipeline.labels.names import decide_label, extract_labels
+from drum_pipeline.labels.taxonomy import load_taxonomy
 
 
 @pytest.fixture(scope="module")

@@ -5,20 +5,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drum_pipeline.augment import augment_logmel
+from drum_pipeline.audio.features import FeatureParams
 from drum_pipeline.definitions import defs
-from drum_pipeline.evaluation import accuracy_interval, voice_recall
-from drum_pipeline.features import FeatureParams
-from drum_pipeline.inference import load_model_set
-from drum_pipeline.model_store import (
-    DEPLOYED,
-    ModelMismatchError,
-    load_model,
-    model_dir,
-    save_model,
-)
-from drum_pipeline.inference import calibrate, fit_temperature
-from drum_pipeline.models import (
+from drum_pipeline.models.augment import augment_logmel
+from drum_pipeline.models.evaluation import accuracy_interval, voice_recall
+from drum_pipeline.models.inference import calibrate, fit_temperature, load_model_set
+from drum_pipeline.models.networks import (
     SplitData,
     baseline_probabilities,
     build_model1,
@@ -26,7 +18,14 @@ from drum_pipeline.models import (
     splits_from_table,
     train_baseline,
 )
-from drum_pipeline.pretraining import EVALUATION_RENDERS_PER_VOICE, EVALUATION_STREAM, synthetic_split
+from drum_pipeline.models.store import (
+    DEPLOYED,
+    ModelMismatchError,
+    load_model,
+    model_dir,
+    save_model,
+)
+from drum_pipeline.models.synthetic import EVALUATION_RENDERS_PER_VOICE, EVALUATION_STREAM, synthetic_split
 from drum_pipeline.resources import DrumPipelineConfig
 
 CLASSES = ["kick", "snare", "hihat", "tom", "cymbal", "percussion"]
@@ -108,8 +107,8 @@ def test_evaluation_reports_all_models_and_deploys(trained):
 
 
 def test_evaluation_also_scores_fresh_renders_of_every_voice(trained):
-    from drum_pipeline import synth
-    from drum_pipeline.taxonomy import load_taxonomy
+    from drum_pipeline.demo import synth
+    from drum_pipeline.labels.taxonomy import load_taxonomy
 
     config, output, result, _ = trained
     report = json.loads((output / "reports/evaluation.json").read_text())
@@ -146,7 +145,7 @@ def test_accuracy_interval_is_the_wilson_interval():
 
 
 def test_baseline_probabilities_keep_the_class_order_when_a_class_is_missing():
-    from drum_pipeline.taxonomy import load_taxonomy
+    from drum_pipeline.labels.taxonomy import load_taxonomy
 
     drums = synthetic_split(load_taxonomy().fine_to_class, CLASSES, 3, PARAMS, seed=7)
     without_hats = drums.y != CLASSES.index("hihat")
@@ -175,8 +174,8 @@ def test_a_model_under_the_floor_is_not_deployed(trained):
 
 
 def test_synthetic_drums_cover_every_class_and_only_the_training_split(trained):
-    from drum_pipeline import synth
-    from drum_pipeline.taxonomy import load_taxonomy
+    from drum_pipeline.demo import synth
+    from drum_pipeline.labels.taxonomy import load_taxonomy
 
     taxonomy = load_taxonomy()
     synthetic = synthetic_split(taxonomy.fine_to_class, CLASSES, 3, PARAMS, seed=7)

@@ -4,8 +4,8 @@ import subprocess
 import pandas as pd
 import pytest
 
-from drum_pipeline.archive import ROOT_PACK, SortingRules
-from drum_pipeline.rebuild import Entry, RebuildError, apply, plan
+from drum_pipeline.archive.index import ROOT_PACK, SortingRules
+from drum_pipeline.archive.rebuild import Entry, RebuildError, apply, plan
 
 
 def _index(rows):
@@ -37,10 +37,10 @@ def _sample_index():
 def test_plan_accounts_for_every_file_once(archive):
     entries, ledger = plan(_sample_index(), archive, SortingRules(confidence_threshold=0.5))
     assert len(ledger) == 6 and ledger["path"].is_unique
-    status = dict(zip(ledger["path"], ledger["status"]))
+    status = dict(zip(ledger["path"], ledger["status"], strict=True))
     assert status == {"P/a.wav": "placed", "P/A.WAV": "placed", "P/sub/b.wav": "placed", "Q/c.wav": "duplicate",
                       "loose.wav": "placed", "P/broken.wav": "error"}
-    targets = dict(zip(ledger["path"], ledger["target"]))
+    targets = dict(zip(ledger["path"], ledger["target"], strict=True))
     assert targets["P/A.WAV"] == "kick/P/A.WAV" and targets["P/a.wav"] == "kick/P/a (2).wav"
     assert targets["P/sub/b.wav"] == "unsorted/P/sub/b.wav"  # under the threshold
     assert targets["loose.wav"] == f"unsorted/{ROOT_PACK}/loose.wav"  # too long for a one-shot

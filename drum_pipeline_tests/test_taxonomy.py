@@ -1,6 +1,6 @@
 import pytest
 
-from drum_pipeline.taxonomy import DEFAULT_TAXONOMY_PATH, TaxonomyError, load_taxonomy
+from drum_pipeline.labels.taxonomy import DEFAULT_TAXONOMY_PATH, TaxonomyError, load_taxonomy
 
 # (name as found in real packs, fine label expected; "" when the name must not be labelled)
 NAMES = [

@@ -7,15 +7,15 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from drum_pipeline.archive import index_pack, load_classifier
+from drum_pipeline.archive.index import index_pack, load_classifier
+from drum_pipeline.archive.rebuild import rebuild_from_index
 from drum_pipeline.assets._metadata import markdown_table, png_image
 from drum_pipeline.assets.shared import AUTOMATION, archive_packs
-from drum_pipeline.feature_cache import FeatureCache
-from drum_pipeline.hashing import HashCache
+from drum_pipeline.audio.feature_cache import FeatureCache
+from drum_pipeline.audio.hashing import HashCache
 from drum_pipeline.layout import write_atomic
 from drum_pipeline.plots import bar_chart_png
 from drum_pipeline.progress import ProgressLog
-from drum_pipeline.rebuild import rebuild_from_index
 from drum_pipeline.resources import DrumPipelineConfig
 
 

@@ -6,7 +6,7 @@ import os
 
 import dagster as dg
 
-from drum_pipeline.archive import pack_fingerprints
+from drum_pipeline.archive.index import pack_fingerprints
 from drum_pipeline.assets.jobs import (
     archive_index_job,
     observe_folders_job,
@@ -14,8 +14,8 @@ from drum_pipeline.assets.jobs import (
     training_job,
 )
 from drum_pipeline.assets.shared import archive_packs
-from drum_pipeline.folders import fingerprint, scan_audio_files
-from drum_pipeline.model_store import DEPLOYED, model_dir
+from drum_pipeline.audio.folders import fingerprint, scan_audio_files
+from drum_pipeline.models.store import DEPLOYED, model_dir
 from drum_pipeline.resources import DrumPipelineConfig
 
 DEFAULT_RESCAN_CRON = "0 4 * * *"

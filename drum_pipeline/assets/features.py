@@ -6,13 +6,13 @@ import dagster as dg
 
 from drum_pipeline.assets._metadata import markdown_table, png_image
 from drum_pipeline.assets.shared import AUTOMATION
-from drum_pipeline.feature_cache import (
+from drum_pipeline.audio.feature_cache import (
     FeatureCache,
     extract_missing,
     feature_matrix,
     feature_table,
 )
-from drum_pipeline.features import FeatureParams
+from drum_pipeline.audio.features import FeatureParams
 from drum_pipeline.plots import spectrogram_grid
 from drum_pipeline.progress import ProgressLog
 from drum_pipeline.resources import DrumPipelineConfig

@@ -6,12 +6,12 @@ import warnings
 
 import dagster as dg
 
-from drum_pipeline.archive import list_packs
+from drum_pipeline.archive.index import list_packs
 from drum_pipeline.assets.shared import archive_packs
-from drum_pipeline.demo import ensure_demo_archive, ensure_demo_library
-from drum_pipeline.folders import fingerprint, scan_audio_files
+from drum_pipeline.audio.folders import fingerprint, scan_audio_files
+from drum_pipeline.demo.data import ensure_demo_archive, ensure_demo_library
+from drum_pipeline.labels.taxonomy import load_taxonomy
 from drum_pipeline.resources import DrumPipelineConfig
-from drum_pipeline.taxonomy import load_taxonomy
 
 
 def _observe(context: dg.AssetExecutionContext, folder) -> dg.ObserveResult:

@@ -6,9 +6,9 @@ import warnings
 import dagster as dg
 
 from drum_pipeline.assets.archive import archive_index, rebuilt_archive
+from drum_pipeline.assets.distributed import archive_executor
 from drum_pipeline.assets.inputs import sample_archive, sample_library, taxonomy
 from drum_pipeline.assets.models import cross_validation
-from drum_pipeline.distributed import archive_executor
 
 with warnings.catch_warnings():  # include_sources is beta; observing the folders in the job is the point
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -16,7 +16,7 @@ with warnings.catch_warnings():  # include_sources is beta; observing the folder
     training_job = dg.define_asset_job(
         "drum_pipeline", selection=everything - dg.AssetSelection.assets(archive_index, rebuilt_archive, cross_validation)
     )
-# DRUM_DASK_SCHEDULER switches the per-pack runs to a Dask cluster (drum_pipeline.distributed)
+# DRUM_DASK_SCHEDULER switches the per-pack runs to a Dask cluster (drum_pipeline.assets.distributed)
 archive_index_job = dg.define_asset_job("classify_archive", selection=[archive_index], executor_def=archive_executor())
 rebuild_job = dg.define_asset_job("rebuild_archive", selection=[rebuilt_archive])
 model_selection_job = dg.define_asset_job("model_selection", selection=[cross_validation])

@@ -6,13 +6,13 @@ import pandas as pd
 
 from drum_pipeline.assets._metadata import markdown_table
 from drum_pipeline.assets.shared import AUTOMATION
-from drum_pipeline.curation import SPLITS, curate
-from drum_pipeline.folders import scan_audio_files
-from drum_pipeline.hashing import HashCache
-from drum_pipeline.labels import extract_labels
+from drum_pipeline.audio.folders import scan_audio_files
+from drum_pipeline.audio.hashing import HashCache
+from drum_pipeline.labels.curation import SPLITS, curate
+from drum_pipeline.labels.names import extract_labels
+from drum_pipeline.labels.taxonomy import load_taxonomy
 from drum_pipeline.progress import ProgressLog
 from drum_pipeline.resources import DrumPipelineConfig
-from drum_pipeline.taxonomy import load_taxonomy
 
 
 @dg.asset(

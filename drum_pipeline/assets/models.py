@@ -4,10 +4,17 @@ import dagster as dg
 
 from drum_pipeline.assets._metadata import markdown_table, png_image
 from drum_pipeline.assets.shared import AUTOMATION
-from drum_pipeline.evaluation import comparison_markdown, evaluate, every_voice_markdown, voice_recall, write_reports
-from drum_pipeline.features import FeatureParams
-from drum_pipeline.inference import fit_temperature, load_model_set
-from drum_pipeline.model_store import (
+from drum_pipeline.audio.features import FeatureParams
+from drum_pipeline.labels.taxonomy import load_taxonomy
+from drum_pipeline.models.evaluation import (
+    comparison_markdown,
+    evaluate,
+    every_voice_markdown,
+    voice_recall,
+    write_reports,
+)
+from drum_pipeline.models.inference import fit_temperature, load_model_set
+from drum_pipeline.models.store import (
     CANDIDATE,
     DEPLOYED,
     ModelMismatchError,
@@ -20,9 +27,8 @@ from drum_pipeline.model_store import (
 from drum_pipeline.plots import history_png
 from drum_pipeline.resources import DrumPipelineConfig
 from drum_pipeline.settings import Settings
-from drum_pipeline.taxonomy import load_taxonomy
 
-# drum_pipeline.models, and model_selection and pretraining with it, import TensorFlow (about 3 s):
+# drum_pipeline.models.networks, and model_selection and pretraining with it, import TensorFlow (about 3 s):
 # they are imported inside the assets, so loading the definitions (every run process, the UI's
 # code server) does not pay for it.
 
@@ -33,8 +39,8 @@ DEPLOYED_MODELS = ["model1", "model2_autoencoder", "model2_encoder", "model2_cla
 def _training_data(settings: Settings, synthetic: bool = False):
     """(classes, feature parameters, splits); with `synthetic`, the synthesized drums are added
     to the training split, and `train_library` keeps the library's own."""
-    from drum_pipeline.models import splits_from_table
-    from drum_pipeline.pretraining import synthetic_split
+    from drum_pipeline.models.networks import splits_from_table
+    from drum_pipeline.models.synthetic import synthetic_split
 
     taxonomy = load_taxonomy(settings.taxonomy_path)
     classes = list(taxonomy.classes)
@@ -73,7 +79,7 @@ def _training_metadata(result, title: str) -> dict:
 def model1(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
     """Model 1: a small CNN on MFCC frames (Keras), trained with augmentation, class weights and
     early stopping on the grouped validation split. Saved as a candidate with its label mapping."""
-    from drum_pipeline.models import train_model1
+    from drum_pipeline.models.networks import train_model1
 
     settings = config.settings()
     classes, params, data = _training_data(settings, synthetic=True)
@@ -89,7 +95,7 @@ def model1(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.
 def model2_encoder(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
     """Model 2's convolutional autoencoder on log-mel spectrograms; its encoder gives the embedding
     used by the classifier and for finding similar sounds."""
-    from drum_pipeline.models import train_autoencoder
+    from drum_pipeline.models.networks import train_autoencoder
 
     settings = config.settings()
     classes, params, data = _training_data(settings, synthetic=True)
@@ -107,7 +113,7 @@ def model2_encoder(context: dg.AssetExecutionContext, config: DrumPipelineConfig
 @dg.asset(group_name="models", deps=[model2_encoder, *MODEL_DEPS], code_version="2", automation_condition=AUTOMATION)
 def model2_classifier(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
     """Model 2's classifier: a dense head on the encoder's embedding, then fine-tuned with it."""
-    from drum_pipeline.models import train_model2_classifier
+    from drum_pipeline.models.networks import train_model2_classifier
 
     settings = config.settings()
     classes, params, data = _training_data(settings, synthetic=True)
@@ -142,8 +148,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
     shares on fresh synthesized renders of every voice, which the test split may lack. Temperatures
     for the ensemble are fitted on the validation split. Candidates that pass the blocking checks
     are deployed; the archive is classified with the deployed models only."""
-    from drum_pipeline.models import baseline_probabilities, train_baseline
-    from drum_pipeline.pretraining import EVALUATION_RENDERS_PER_VOICE, EVALUATION_STREAM, synthetic_split
+    from drum_pipeline.models.networks import baseline_probabilities, train_baseline
+    from drum_pipeline.models.synthetic import EVALUATION_RENDERS_PER_VOICE, EVALUATION_STREAM, synthetic_split
 
     settings = config.settings()
     classes, params, data = _training_data(settings, synthetic=True)
@@ -228,7 +234,7 @@ def cross_validation(context: dg.AssetExecutionContext, config: DrumPipelineConf
     """Grouped cross-validation by pack over a small grid of training configurations (Model 1 for
     each, Model 2 for the default, the baseline once), on the train and val splits; mean and
     spread of macro-F1. Launched on purpose (the model_selection job): it trains many models."""
-    from drum_pipeline.model_selection import grid_from, grouped_cross_validation, summarize
+    from drum_pipeline.models.selection import grid_from, grouped_cross_validation, summarize
 
     settings = config.settings()
     classes, params, _ = _training_data(settings)

@@ -8,20 +8,20 @@ pointing at it; copies across packs are found when the archive is rebuilt.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from drum_pipeline.feature_cache import FeatureCache, extract_missing, feature_matrix
-from drum_pipeline.features import FeatureParams
-from drum_pipeline.folders import AudioFile, fingerprint, scan_audio_files
-from drum_pipeline.hashing import HashCache
-from drum_pipeline.inference import ModelSet, Reference, distances, load_model_set
-from drum_pipeline.labels import nearest_folder
-from drum_pipeline.taxonomy import Taxonomy, load_taxonomy
+from drum_pipeline.audio.feature_cache import FeatureCache, extract_missing, feature_matrix
+from drum_pipeline.audio.features import FeatureParams
+from drum_pipeline.audio.folders import AudioFile, fingerprint, scan_audio_files
+from drum_pipeline.audio.hashing import HashCache
+from drum_pipeline.labels.names import nearest_folder
+from drum_pipeline.labels.taxonomy import Taxonomy, load_taxonomy
+from drum_pipeline.models.inference import ModelSet, Reference, distances, load_model_set
 
 ROOT_PACK = "(archive root)"
 UNSORTED = "unsorted"

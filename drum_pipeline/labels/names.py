@@ -8,9 +8,9 @@ from pathlib import PurePosixPath
 
 import pandas as pd
 
-from drum_pipeline.folders import AudioFile
-from drum_pipeline.hashing import HashCache
-from drum_pipeline.taxonomy import NameMatch, Taxonomy
+from drum_pipeline.audio.folders import AudioFile
+from drum_pipeline.audio.hashing import HashCache
+from drum_pipeline.labels.taxonomy import NameMatch, Taxonomy
 
 LABEL_STATUSES = ("labelled", "ambiguous", "unlabelled", "non_drum")
 

@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from drum_pipeline.archive import ROOT_PACK, UNSORTED, SortingRules, unsorted_reason
+from drum_pipeline.archive.index import ROOT_PACK, UNSORTED, SortingRules, unsorted_reason
 from drum_pipeline.layout import write_atomic
 
 LINK_MODES = ("symlink", "hardlink", "copy")

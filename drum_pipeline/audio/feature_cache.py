@@ -10,16 +10,16 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
 
-from drum_pipeline.audio_io import AudioLoadError, load_window
-from drum_pipeline.features import FeatureParams, analysed_window, compute_features
+from drum_pipeline.audio.features import FeatureParams, analysed_window, compute_features
+from drum_pipeline.audio.loader import AudioLoadError, load_window
 
 STAT_COLUMNS = ("duration", "sample_rate", "channels", "format", "peak", "rms",
                 "centroid_hz", "flatness", "onset_strength", "decay_seconds")
@@ -89,7 +89,7 @@ class FeatureCache:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> "FeatureCache":
+    def __enter__(self) -> FeatureCache:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -11,15 +11,15 @@ from __future__ import annotations
 import itertools
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
-from drum_pipeline.audio_io import AudioLoadError, load_window
+from drum_pipeline.audio.loader import AudioLoadError, load_window
 
 SPLITS = ("train", "val", "test")
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import joblib
 
-from drum_pipeline.features import FeatureParams
+from drum_pipeline.audio.features import FeatureParams
 
 CANDIDATE, DEPLOYED = "candidate", "deployed"
 
@@ -111,6 +111,6 @@ def _load_file(path: str, mtime_ns: int):
         return joblib.load(path)
     import keras
 
-    import drum_pipeline.models  # noqa: F401  registers the custom layers
+    import drum_pipeline.models.networks  # noqa: F401  registers the custom layers
 
     return keras.models.load_model(path)

@@ -7,7 +7,7 @@ high kick, a short crash and an open hat). Used for the demo data and the tests.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from scipy import fft as sfft
@@ -54,7 +54,7 @@ def _metal(rng: np.random.Generator, t: np.ndarray, base: float) -> np.ndarray:
     """808-style metallic cluster: six square waves at inharmonic ratios."""
     ratios = np.array([1.0, 1.48, 1.65, 2.03, 2.42, 2.92]) * rng.uniform(0.9, 1.1, 6)
     phases = rng.uniform(0, 1, 6)
-    return np.sum([np.sign(np.sin(2 * np.pi * (base * r * t + p))) for r, p in zip(ratios, phases)], axis=0) / 6
+    return np.sum([np.sign(np.sin(2 * np.pi * (base * r * t + p))) for r, p in zip(ratios, phases, strict=True)], axis=0) / 6
 
 
 def _partials(rng: np.random.Generator, t: np.ndarray, base: float, ratios, decay: float) -> np.ndarray:

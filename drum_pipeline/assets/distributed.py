@@ -15,11 +15,11 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
-import dask.distributed
 import dagster as dg
+import dask.distributed
 from dagster._core.errors import raise_execution_interrupts
 from dagster._utils import iterate_with_context
 from dagster_dask.executor import DaskExecutor, get_dask_resource_requirements, query_on_dask_worker

@@ -169,7 +169,8 @@ def load_taxonomy(path: Path | str | None = None) -> Taxonomy:
             raise fail(key, f"fine label {fine!r} has no mapping to a canonical class (add 'class: ...')")
         canonical = str(entry["class"].value)
         if canonical not in classes:
-            raise fail(entry["class"], f"fine label {fine!r} maps to unknown class {canonical!r}; the classes are {', '.join(classes)}")
+            raise fail(entry["class"], f"fine label {fine!r} maps to unknown class {canonical!r}; "
+                                       f"the classes are {', '.join(classes)}")
         fine_to_class[fine] = canonical
         names = entry.get("names")
         if not isinstance(names, yaml.SequenceNode) or not names.value:
@@ -200,13 +201,13 @@ def load_taxonomy(path: Path | str | None = None) -> Taxonomy:
             raise fail(classes_node, f"class {canonical!r} has no generic fine label of its own name")
     taxonomy = Taxonomy(classes, fine_to_class, rules, aliases, non_drum, folder_may_hold, makers,
                         hashlib.sha256(raw).hexdigest())
-    for (rule, fine), node in zip(rules, rule_lines):
+    for (rule, fine), node in zip(rules, rule_lines, strict=True):
         for token in sorted(rule):
             if taxonomy.tokens(token) != [token]:
                 raise fail(node, f"rule {node.value!r} of {fine!r} can never match: names never contain the "
                                  f"token {token!r} (it reads as {' '.join(taxonomy.tokens(token)) or 'nothing'})")
     seen: dict[frozenset[str], str] = {}
-    for (rule, fine), node in zip(rules, rule_lines):
+    for (rule, fine), node in zip(rules, rule_lines, strict=True):
         if rule in seen and seen[rule] != fine:
             raise fail(node, f"rule {node.value!r} names both {seen[rule]!r} and {fine!r}")
         seen[rule] = fine

@@ -69,7 +69,7 @@ class HashCache:
         self.flush()
         self._db.close()
 
-    def __enter__(self) -> "HashCache":
+    def __enter__(self) -> HashCache:
         return self
 
     def __exit__(self, *exc) -> None:

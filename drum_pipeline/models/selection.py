@@ -7,17 +7,17 @@ rest trains. Reports macro-F1 per configuration, model and fold.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import PurePosixPath
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupKFold
 
-from drum_pipeline.evaluation import macro_f1
-from drum_pipeline.features import FeatureParams
-from drum_pipeline.models import (
+from drum_pipeline.audio.features import FeatureParams
+from drum_pipeline.models.evaluation import macro_f1
+from drum_pipeline.models.networks import (
     SplitData,
     TrainingConfig,
     baseline_probabilities,
@@ -27,7 +27,7 @@ from drum_pipeline.models import (
     train_model1,
     train_model2_classifier,
 )
-from drum_pipeline.pretraining import synthetic_split
+from drum_pipeline.models.synthetic import synthetic_split
 
 GRID = {"default": {}, "no synthesized drums": {"synthetic_per_label": 0}, "no augmentation": {"augment": False}}
 
@@ -81,7 +81,8 @@ def grouped_cross_validation(spectrograms: pd.DataFrame, classes: list[str], par
                 test.mfcc(params)[..., None], verbose=0)), len(test.y)))
             if position < model2_configs:
                 rows.append((name, "model2", fold, _model2_f1(train, val, test, params, n, config), len(test.y)))
-            log(f"fold {fold + 1}/{n_folds}, {name}: " + ", ".join(f"{r[1]} {r[3]:.3f}" for r in rows if r[0] == name and r[2] == fold))
+            scores = ", ".join(f"{r[1]} {r[3]:.3f}" for r in rows if r[0] == name and r[2] == fold)
+            log(f"fold {fold + 1}/{n_folds}, {name}: {scores}")
     return pd.DataFrame(rows, columns=["config", "model", "fold", "macro_f1", "test_files"])
 
 

@@ -14,8 +14,8 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
-from typing import Callable  # noqa: E402
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -25,9 +25,9 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.class_weight import compute_class_weight  # noqa: E402
 
-from drum_pipeline.augment import augment_logmel  # noqa: E402
-from drum_pipeline.feature_cache import feature_matrix  # noqa: E402
-from drum_pipeline.features import FeatureParams, mfcc_from_logmel  # noqa: E402
+from drum_pipeline.audio.feature_cache import feature_matrix  # noqa: E402
+from drum_pipeline.audio.features import FeatureParams, mfcc_from_logmel  # noqa: E402
+from drum_pipeline.models.augment import augment_logmel  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class SplitData:
     def mfcc(self, params: FeatureParams) -> np.ndarray:
         return mfcc_from_logmel(self.logmel, params.n_mfcc)
 
-    def plus(self, other: "SplitData") -> "SplitData":
+    def plus(self, other: SplitData) -> SplitData:
         return SplitData(np.concatenate([self.logmel, other.logmel]), np.concatenate([self.y, other.y]),
                          np.concatenate([self.fine, other.fine]))
 

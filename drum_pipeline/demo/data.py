@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from drum_pipeline import synth
-from drum_pipeline.folders import has_audio
+from drum_pipeline.audio.folders import has_audio
+from drum_pipeline.demo import synth
 from drum_pipeline.settings import Settings
 
 MANIFEST_NAME = "_demo_manifest.csv"
@@ -126,7 +126,8 @@ LIBRARY_PACKS = (
               "tom_mid", "shaker", "tambourine", "woodblock", "cowbell"), 5, (OGG, WAV16), (22050, 44100), 0.5),
     PackSpec("World Percussion", "title", "instrument_folders",
              ("conga", "bongo", "djembe", "tabla", "timbale", "cajon", "shaker", "maraca", "cabasa",
-              "tambourine", "triangle", "woodblock", "agogo", "guiro", "clave", "cowbell"), 5, (AIFF, AIFF24), (48000,), 0.5),
+              "tambourine", "triangle", "woodblock", "agogo", "guiro", "clave", "cowbell"), 5,
+             (AIFF, AIFF24), (48000,), 0.5),
     PackSpec("Electro Drums 2", "camel", "flat",
              ("kick", "snare", "hihat_closed", "hihat_open", "hihat_pedal", "clap", "crash", "splash", "ride",
               "tom_high", "tom_low", "snap"), 6, (WAVF,), (96000, 44100), 0.3),
@@ -244,7 +245,7 @@ def make_demo_archive(root: Path, seed: int = 7, scale: float = 1.0) -> list[dic
             relpath = f"{pack}/{sub}/{pattern.format(n=n)}{fmt[2]}"
             _write(root / relpath, synth.render(fine, rng, sr), sr, fmt, rng, rng.random() < 0.4)
             rows.append({"relpath": relpath, "kind": "drum", "fine_label": fine, "source": ""})
-    for i in range(per_pack // 4):
+    for _ in range(per_pack // 4):
         n += 1
         fine = str(rng.choice(drum_labels))
         relpath = f"s{n:04d}.wav"

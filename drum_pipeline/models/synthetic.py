@@ -8,9 +8,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from drum_pipeline import synth
-from drum_pipeline.features import FeatureParams, analysed_window, compute_features
-from drum_pipeline.models import SplitData
+from drum_pipeline.audio.features import FeatureParams, analysed_window, compute_features
+from drum_pipeline.demo import synth
+from drum_pipeline.models.networks import SplitData
 
 TRAINING_STREAM, EVALUATION_STREAM = 1009, 2003  # never the seeds the demo folders are made with
 EVALUATION_RENDERS_PER_VOICE = 30

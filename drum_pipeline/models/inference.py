@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from drum_pipeline.features import FeatureParams
-from drum_pipeline.model_store import DEPLOYED, load_model, model_dir
+from drum_pipeline.audio.features import FeatureParams
+from drum_pipeline.models.store import DEPLOYED, load_model, model_dir
 
 CLASSIFIERS = ("model1", "model2_classifier")
 
@@ -73,7 +73,7 @@ class Reference:
     typical_distance: float
 
     @classmethod
-    def build(cls, embeddings: np.ndarray, labels, fine_labels) -> "Reference":
+    def build(cls, embeddings: np.ndarray, labels, fine_labels) -> Reference:
         mean, scale = embeddings.mean(axis=0), embeddings.std(axis=0) + 1e-6
         z = (embeddings - mean) / scale
         nearest = np.sort(distances(z, z), axis=1)[:, 1] if len(z) > 1 else np.ones(1)

@@ -1,0 +1,1 @@
+"""The archive: its index per pack and the rebuilt mirror."""

@@ -1,0 +1,1 @@
+"""Audio in: finding files, hashing them, decoding the analysed window, and its features."""

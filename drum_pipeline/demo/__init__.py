@@ -1,0 +1,1 @@
+"""The demo: a drum synthesizer and the synthesized library and archive."""

@@ -1,0 +1,1 @@
+"""Labels: the taxonomy, labels from names, and the curated, grouped training set."""

@@ -1,0 +1,1 @@
+"""Models: the networks, their training data and augmentation, storage, inference and evaluation."""
