@@ -18,6 +18,7 @@ from drum_pipeline.assets.jobs import ALL_JOBS
 from drum_pipeline.assets.labels import curated_training_set, label_extraction
 from drum_pipeline.assets.models import (
                                          cross_validation,
+                                         drum_detector,
                                          evaluation_report,
                                          model1,
                                          model2_classifier,
@@ -30,7 +31,7 @@ from drum_pipeline.resources import DrumPipelineConfig
 defs = dg.Definitions(
     assets=[sample_library, sample_archive, taxonomy, label_extraction, curated_training_set,
             mfcc_features, spectrogram_features, audio_statistics,
-            model1, model2_encoder, model2_classifier, evaluation_report, cross_validation,
+            model1, model2_encoder, model2_classifier, drum_detector, evaluation_report, cross_validation,
             archive_index, rebuilt_archive],
     jobs=ALL_JOBS,
     sensors=[archive_sensor, automation_sensor],

@@ -20,6 +20,7 @@ class DrumPipelineConfig(dg.ConfigurableResource):
     max_epochs: int | None = None
     link_mode: str = ""
     synthetic_per_label: int | None = None
+    keep_share: float | None = None
 
     def settings(self) -> Settings:
         return Settings.resolve(
@@ -32,4 +33,5 @@ class DrumPipelineConfig(dg.ConfigurableResource):
             max_epochs=self.max_epochs,
             link_mode=self.link_mode or None,
             synthetic_per_label=self.synthetic_per_label,
+            keep_share=self.keep_share,
         )

@@ -25,12 +25,13 @@ class Settings:
     library_is_default: bool
     archive_is_default: bool
     taxonomy_path: Path = DEFAULT_TAXONOMY_PATH
-    confidence_threshold: float = 0.5
+    confidence_threshold: float | None = None  # None: the threshold the evaluation calibrated
     min_macro_f1: float = 0.5
     max_epochs: int = 0  # 0: the training defaults; a small number makes a quick (and worse) run
     synthetic_per_label: int | None = None  # synthesized training drums per fine label; None: the default
     link_mode: str = "symlink"
     seed: int = DEFAULT_SEED
+    keep_share: float = 0.95  # the share of held-out drums the calibrated thresholds keep sorted
 
     @classmethod
     def resolve(
@@ -45,6 +46,7 @@ class Settings:
         max_epochs: int | None = None,
         link_mode: str | None = None,
         synthetic_per_label: int | None = None,
+        keep_share: float | None = None,
     ) -> Settings:
         """Explicit values win, then the DRUM_* environment variables, then the defaults under data/."""
         library = library_dir or os.environ.get("DRUM_LIBRARY_DIR") or DEFAULT_LIBRARY_DIR
@@ -52,14 +54,15 @@ class Settings:
         output = output_dir or os.environ.get("DRUM_OUTPUT_DIR") or DEFAULT_OUTPUT_DIR
         taxonomy = taxonomy_path or os.environ.get("DRUM_TAXONOMY") or DEFAULT_TAXONOMY_PATH
         threshold = confidence_threshold
-        if threshold is None:
-            threshold = float(os.environ.get("DRUM_CONFIDENCE_THRESHOLD", "0.5"))
+        if threshold is None and os.environ.get("DRUM_CONFIDENCE_THRESHOLD", "").strip():
+            threshold = float(os.environ["DRUM_CONFIDENCE_THRESHOLD"])
         floor = min_macro_f1 if min_macro_f1 is not None else float(os.environ.get("DRUM_MIN_MACRO_F1", "0.5"))
+        keep = keep_share if keep_share is not None else float(os.environ.get("DRUM_KEEP_SHARE", "0.95"))
         mode = link_mode or os.environ.get("DRUM_LINK_MODE") or "symlink"
         if mode not in ("symlink", "hardlink", "copy"):
             raise ValueError(f"unknown link mode {mode!r}: choose symlink, hardlink or copy")
-        for name, value in (("confidence threshold", threshold), ("minimum macro-F1", floor)):
-            if not 0.0 <= value <= 1.0:
+        for name, value in (("confidence threshold", threshold), ("minimum macro-F1", floor), ("keep share", keep)):
+            if value is not None and not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {value}")
         return cls(
             library_dir=Path(library).expanduser().resolve(),
@@ -70,6 +73,7 @@ class Settings:
             taxonomy_path=Path(taxonomy).expanduser().resolve(),
             confidence_threshold=threshold,
             min_macro_f1=floor,
+            keep_share=keep,
             link_mode=mode,
             max_epochs=max_epochs if max_epochs is not None else int(os.environ.get("DRUM_MAX_EPOCHS", "0")),
             seed=DEFAULT_SEED if seed is None else seed,
@@ -90,10 +94,11 @@ class Settings:
         return config
 
     def sorting_rules(self):
-        """When a classified archive file goes to unsorted."""
-        from drum_pipeline.archive.index import SortingRules
+        """When a classified archive file goes to unsorted: the deployed calibration, with the
+        confidence threshold of this run's settings if one is set."""
+        from drum_pipeline.archive.index import sorting_rules_from
 
-        return SortingRules(confidence_threshold=self.confidence_threshold)
+        return sorting_rules_from(self.layout.models_dir, self.confidence_threshold)
 
     @property
     def layout(self) -> OutputLayout:

@@ -8,6 +8,7 @@ pointing at it; copies across packs are found when the archive is rebuilt.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
@@ -27,16 +28,75 @@ ROOT_PACK = "(archive root)"
 UNSORTED = "unsorted"
 INDEX_COLUMNS = [
     "path", "pack", "sha256", "status", "label", "fine_label", "confidence", "predicted_label", "reason",
-    "model1_label", "model1_confidence", "model2_label", "model2_confidence", "novelty", "duplicate_of",
-    "folder_label", "folder_agrees", "maker", "duration", "size", "error",
+    "model1_label", "model1_confidence", "model2_label", "model2_confidence", "drum_score", "novelty",
+    "duplicate_of", "folder_label", "folder_agrees", "maker", "duration", "size", "error",
 ]
+DETECTOR = "drum_detector"
 
 
 @dataclass(frozen=True)
 class SortingRules:
-    confidence_threshold: float = 0.5  # under it, a file is unsorted
+    """When a classified file goes to unsorted. The evaluation picks `drum_threshold` and
+    `confidence_threshold` on the library's held-out drums (see calibrate_sorting_rules)."""
+
+    confidence_threshold: float = 0.0  # the ensemble's confidence under it: unsorted
+    drum_threshold: float = 0.0  # the drum detector's score under it: not a drum one-shot
+    disagree_confidence: float = 0.6  # both models at least this sure of different classes: unsorted
     max_one_shot_seconds: float = 6.0  # longer files are loops or phrases: unsorted
-    max_novelty: float = 2.0  # farther from every known sound than this many typical distances: unsorted
+
+
+def unsorted_reason(rules: SortingRules, duration: float | None, drum_score: float | None, confidence: float,
+                    model1: tuple[str, float], model2: tuple[str, float]) -> str:
+    """Why a classified file goes to unsorted ('' when it does not); the models are (label, confidence)."""
+    if duration is not None and duration > rules.max_one_shot_seconds:
+        return f"too long for a one-shot ({duration:.1f} s)"
+    if drum_score is not None and drum_score == drum_score and drum_score < rules.drum_threshold:
+        return f"not like a drum one-shot (drum score {_under(drum_score, rules.drum_threshold)})"
+    (label1, confidence1), (label2, confidence2) = model1, model2
+    if label1 != label2 and min(confidence1, confidence2) >= rules.disagree_confidence:
+        return f"models disagree: {label1} {confidence1:.2f} vs {label2} {confidence2:.2f}"
+    if confidence < rules.confidence_threshold:
+        return f"low confidence ({_under(confidence, rules.confidence_threshold)})"
+    return ""
+
+
+def _under(value: float, threshold: float) -> str:
+    """'0.42 under 0.45', with enough digits that the two never print equal."""
+    digits = 2
+    while f"{value:.{digits}f}" == f"{threshold:.{digits}f}" and digits < 6:
+        digits += 1
+    return f"{value:.{digits}f} under {threshold:.{digits}f}"
+
+
+def calibrate_sorting_rules(drum_scores: np.ndarray, probabilities: dict[str, np.ndarray], classes: list[str],
+                            keep_share: float = 0.95, base: SortingRules = SortingRules()) -> SortingRules:
+    """Thresholds picked on held-out drums (one-shots by construction) so that `keep_share` of them
+    is sorted: half of what may go is left to the drum detector, the rest to the models' doubt
+    (disagreement first, then the confidence threshold)."""
+    from drum_pipeline.models.rejection import threshold_keeping
+
+    drum_threshold = threshold_keeping(drum_scores, 1 - (1 - keep_share) / 2)
+    kept = np.asarray(drum_scores) >= drum_threshold
+    labels = {name: np.asarray(classes)[p.argmax(axis=1)] for name, p in probabilities.items()}
+    confident = np.minimum(probabilities["model1"].max(axis=1), probabilities["model2"].max(axis=1))
+    agree = (labels["model1"] == labels["model2"]) | (confident < base.disagree_confidence)
+    remaining = kept & agree
+    wanted = keep_share * len(kept)
+    share = wanted / remaining.sum() if remaining.sum() else 1.0
+    confidence = probabilities["ensemble"].max(axis=1)[remaining]
+    return replace(base, drum_threshold=round(drum_threshold, 6),
+                   confidence_threshold=round(threshold_keeping(confidence, min(1.0, share)), 6))
+
+
+def sorting_rules_from(models_root: Path, confidence_threshold: float | None = None) -> SortingRules:
+    """The deployed calibration (the defaults when no detector is deployed); an explicit
+    `confidence_threshold` (DRUM_CONFIDENCE_THRESHOLD) overrides the calibrated one."""
+    from drum_pipeline.models.store import DEPLOYED, model_dir
+
+    mapping = Path(model_dir(models_root, DETECTOR, DEPLOYED)) / "labels.json"
+    calibrated = json.loads(mapping.read_text()).get("sorting", {}) if mapping.exists() else {}
+    rules = SortingRules(**{key: value for key, value in calibrated.items() if key in SortingRules.__dataclass_fields__})
+    return rules if confidence_threshold is None else replace(rules, confidence_threshold=confidence_threshold)
 
 
 def pack_of(relpath: str) -> str:
@@ -67,22 +127,31 @@ def pack_files(archive_root: Path, pack: str) -> list[AudioFile]:
 
 @dataclass
 class Classifier:
-    """What classifying needs: the taxonomy, the feature parameters, the deployed models and the
-    known sounds (loaded once; the models are cached per process)."""
+    """What classifying needs: the taxonomy, the feature parameters, the deployed models, the drum
+    detector (None before one is deployed) and the known sounds (loaded once; the models are
+    cached per process)."""
 
     taxonomy: Taxonomy
     params: FeatureParams
     models: ModelSet
     reference: Reference
+    detector: object = None
 
 
 def load_classifier(settings) -> Classifier:
     """The deployed models of `settings`' output folder; ModelMismatchError when there are none."""
+    from drum_pipeline.models.store import DEPLOYED, ModelMismatchError, load_model, model_dir
+
     taxonomy = load_taxonomy(settings.taxonomy_path)
     params = FeatureParams()
     models = load_model_set(settings.layout.models_dir, list(taxonomy.classes), params)
     reference = build_reference(models, settings.layout.read_table("spectrogram_features"), params)
-    return Classifier(taxonomy, params, models, reference)
+    try:
+        detector, _ = load_model(model_dir(settings.layout.models_dir, DETECTOR, DEPLOYED), list(taxonomy.classes),
+                                 params)
+    except ModelMismatchError:
+        detector = None
+    return Classifier(taxonomy, params, models, reference, detector)
 
 
 def build_reference(models: ModelSet, spectrograms: pd.DataFrame, params) -> Reference:
@@ -112,7 +181,7 @@ def classify_pack(
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """The index rows of one pack (columns INDEX_COLUMNS, sorted by path) and counters of the work done."""
-    taxonomy, models, reference = classifier.taxonomy, classifier.models, classifier.reference
+    taxonomy = classifier.taxonomy
     rows: dict[str, dict] = {}
     first_of_hash: dict[str, str] = {}
     for f in sorted(files, key=lambda f: f.relpath):
@@ -138,7 +207,7 @@ def classify_pack(
     by_path = {f.relpath: f.path for f in files}
     report = extract_missing(((sha, by_path[path]) for sha, path in originals), cache, progress=progress)
     for start in range(0, len(originals), chunk_size):
-        _classify_chunk(originals[start : start + chunk_size], rows, cache, models, reference, rules)
+        _classify_chunk(originals[start : start + chunk_size], rows, cache, classifier, rules)
 
     for row in rows.values():
         if row["status"] == "duplicate":
@@ -149,12 +218,15 @@ def classify_pack(
         row["folder_agrees"] = bool(row["folder_label"]) and row["folder_label"] == row["predicted_label"]
     table = pd.DataFrame(list(rows.values()), columns=INDEX_COLUMNS)
     return table.astype({"confidence": float, "model1_confidence": float, "model2_confidence": float,
-                         "novelty": float, "duration": float}), {
+                         "drum_score": float, "novelty": float, "duration": float}), {
         "files": len(files), "hashed": hashes.misses, "extracted": report.extracted, "cached": report.cached,
         "decode_failed": report.failed}
 
 
-def _classify_chunk(originals, rows, cache, models, reference, rules) -> None:
+def _classify_chunk(originals, rows, cache, classifier: Classifier, rules: SortingRules) -> None:
+    from drum_pipeline.models.rejection import drum_scores
+
+    models, reference = classifier.models, classifier.reference
     records = {r.sha256: r for r in cache.get(sha for sha, _ in originals)}
     decoded = []
     for sha, path in originals:
@@ -174,29 +246,30 @@ def _classify_chunk(originals, rows, cache, models, reference, rules) -> None:
     ensemble = probabilities["ensemble"]
     predicted = classes[ensemble.argmax(axis=1)]
     fine, novelty = reference.fine_labels_and_novelty(models.embed(logmel), list(predicted))
+    scores = np.full(len(decoded), np.nan)
+    if classifier.detector is not None:
+        scores = drum_scores(classifier.detector, logmel, np.array([rows[path]["duration"] for path, _ in decoded]),
+                             classifier.params)
     for i, (path, _) in enumerate(decoded):
         row = rows[path]
         row.update(
             status="ok", predicted_label=str(predicted[i]), fine_label=fine[i],
-            confidence=float(ensemble[i].max()), novelty=float(novelty[i]),
+            confidence=float(ensemble[i].max()), novelty=float(novelty[i]), drum_score=float(scores[i]),
             model1_label=str(classes[probabilities["model1"][i].argmax()]),
             model1_confidence=float(probabilities["model1"][i].max()),
             model2_label=str(classes[probabilities["model2"][i].argmax()]),
             model2_confidence=float(probabilities["model2"][i].max()),
         )
-        row["reason"] = unsorted_reason(row["confidence"], row["duration"], row["novelty"], rules)
+        row["reason"] = reason_of(row, rules)
         row["label"] = UNSORTED if row["reason"] else row["predicted_label"]
 
 
-def unsorted_reason(confidence: float, duration: float, novelty: float, rules: SortingRules) -> str:
-    """Why a classified file goes to unsorted ('' when it does not)."""
-    if duration is not None and duration > rules.max_one_shot_seconds:
-        return f"too long for a one-shot ({duration:.1f} s)"
-    if novelty is not None and novelty > rules.max_novelty:
-        return f"unlike any known drum sound (novelty {novelty:.1f})"
-    if confidence < rules.confidence_threshold:
-        return f"confidence {confidence:.2f} under {rules.confidence_threshold:g}"
-    return ""
+def reason_of(row, rules: SortingRules) -> str:
+    """unsorted_reason for an index row (a dict, or a named tuple of the index's columns)."""
+    get = row.get if isinstance(row, dict) else lambda key, default=None: getattr(row, key, default)
+    return unsorted_reason(rules, get("duration"), get("drum_score"), get("confidence"),
+                           (get("model1_label"), get("model1_confidence")),
+                           (get("model2_label"), get("model2_confidence")))
 
 
 def similar_sounds(classifier: Classifier, cache: FeatureCache, index: pd.DataFrame, logmel: np.ndarray,

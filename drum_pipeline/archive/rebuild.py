@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from drum_pipeline.archive.index import ROOT_PACK, UNSORTED, SortingRules, unsorted_reason
+from drum_pipeline.archive.index import ROOT_PACK, UNSORTED, SortingRules, reason_of
 from drum_pipeline.layout import write_atomic
 
 LINK_MODES = ("symlink", "hardlink", "copy")
@@ -60,7 +60,7 @@ def plan(index: pd.DataFrame, archive_root: Path, rules: SortingRules = SortingR
             ledger.append({**record, "status": "duplicate",
                            "duplicate_of": row.duplicate_of or placed_by_hash[row.sha256]})
             continue
-        reason = unsorted_reason(row.confidence, row.duration, row.novelty, rules)
+        reason = reason_of(row, rules)
         label = UNSORTED if reason else row.predicted_label
         target = _free_target(_target(label, row.pack, row.path), taken)
         taken.add(target.lower())

@@ -39,13 +39,14 @@ def _summary(table: pd.DataFrame, label_column: str = "label") -> dict:
     group_name="archive",
     partitions_def=archive_packs,
     deps=["sample_archive", "evaluation_report", "spectrogram_features"],
-    code_version="1", automation_condition=AUTOMATION,
+    code_version="2", automation_condition=AUTOMATION,
 )
 def archive_index(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
     """Every file of one pack: content hash, duplicates (pointing at the earlier file), the
     ensemble's label and fine label with confidence, each model's prediction, the folder's own
-    claim and whether the audio agrees, the maker, and errors. Under the confidence threshold,
-    too long for a one-shot, or unlike any known drum sound, the label is `unsorted`."""
+    claim and whether the audio agrees, the maker, and errors. Too long for a one-shot, not like a
+    drum one-shot (the drum detector), the models confidently disagreeing, or under the calibrated
+    confidence threshold, the label is `unsorted`, with the reason."""
     settings = config.settings()
     pack = context.partition_key
     classifier = load_classifier(settings)

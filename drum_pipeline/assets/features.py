@@ -46,7 +46,7 @@ def _extraction_metadata(params: FeatureParams, report, shape: tuple[int, int]) 
     }
 
 
-@dg.asset(group_name="features", deps=["curated_training_set"], code_version="1", automation_condition=AUTOMATION)
+@dg.asset(group_name="features", deps=["curated_training_set"], code_version="2", automation_condition=AUTOMATION)
 def mfcc_features(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
     """MFCC matrices (n_mfcc x frames, flattened) of the curated set, keyed by content hash, with
     label and split. Extraction is cached by content hash: only new content is decoded."""
@@ -59,7 +59,7 @@ def mfcc_features(context: dg.AssetExecutionContext, config: DrumPipelineConfig)
     })
 
 
-@dg.asset(group_name="features", deps=["curated_training_set"], code_version="1", automation_condition=AUTOMATION)
+@dg.asset(group_name="features", deps=["curated_training_set"], code_version="2", automation_condition=AUTOMATION)
 def spectrogram_features(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
     """Fixed-size log-mel spectrograms (n_mels x frames, dB, flattened) of the curated set, keyed
     by content hash, with label and split; a grid of examples per class in the UI."""

@@ -1,6 +1,10 @@
-"""Model 1, Model 2 (autoencoder and classifier), and their evaluation on the grouped test split."""
+"""Model 1, Model 2 (autoencoder and classifier), the drum detector, and their evaluation on the
+grouped test split, where the unsorted thresholds are calibrated."""
+
+from dataclasses import asdict
 
 import dagster as dg
+import numpy as np
 
 from drum_pipeline.assets._metadata import markdown_table, png_image
 from drum_pipeline.assets.shared import AUTOMATION
@@ -10,6 +14,7 @@ from drum_pipeline.models.evaluation import (
     comparison_markdown,
     evaluate,
     every_voice_markdown,
+    rejection_markdown,
     voice_recall,
     write_reports,
 )
@@ -33,7 +38,7 @@ from drum_pipeline.settings import Settings
 # code server) does not pay for it.
 
 MODEL_DEPS = ["spectrogram_features", "mfcc_features", "taxonomy"]
-DEPLOYED_MODELS = ["model1", "model2_autoencoder", "model2_encoder", "model2_classifier"]
+DEPLOYED_MODELS = ["model1", "model2_autoencoder", "model2_encoder", "model2_classifier", "drum_detector"]
 
 
 def _training_data(settings: Settings, synthetic: bool = False):
@@ -54,6 +59,22 @@ def _training_data(settings: Settings, synthetic: bool = False):
         splits["train"] = splits["train"].plus(
             synthetic_split(taxonomy.fine_to_class, classes, config.synthetic_per_label, params, config.seed))
     return classes, params, splits
+
+
+def _non_drums(settings: Settings, params: FeatureParams):
+    """The library's non-drum files as (train, val) SplitData with durations (features from the cache)."""
+    from drum_pipeline.audio.feature_cache import FeatureCache, extract_missing, feature_matrix, feature_table
+    from drum_pipeline.models.networks import SplitData
+    from drum_pipeline.models.rejection import non_drum_split
+
+    files = non_drum_split(settings.layout.read_table("label_extraction"))
+    with FeatureCache(settings.layout.cache_dir, params) as cache:
+        extract_missing(((row.sha256, settings.library_dir / row.path) for row in files.itertuples()), cache)
+        table = feature_table(files, cache, "logmel")
+    table = table[table["error"] == ""]
+    return tuple(SplitData(feature_matrix(part, "logmel", params), np.full(len(part), -1), part["path"].to_numpy(str),
+                           part["duration"].to_numpy(np.float32))
+                 for split in ("train", "val") for part in [table[table["split"] == split]])
 
 
 def _train_counts(data) -> dict:
@@ -127,14 +148,40 @@ def model2_classifier(context: dg.AssetExecutionContext, config: DrumPipelineCon
                                           **_training_metadata(result, "Model 2 classifier")})
 
 
+@dg.asset(group_name="models", deps=["label_extraction", *MODEL_DEPS], code_version="1",
+          automation_condition=AUTOMATION)
+def drum_detector(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
+    """Is it a drum one-shot? A logistic regression on descriptors of the window (MFCC statistics,
+    band energies over three time frames, effective length, onset count, tonality) and the
+    duration, trained on the library's drums (train split) and synthesized drums against the
+    library's non-drum files (label_extraction's `non_drum`, half of their folders) and
+    synthesized non-drums (loops, notes, chords, noise beds, sweeps, voices). The evaluation picks
+    its threshold on held-out drums."""
+    from drum_pipeline.models.rejection import train_drum_detector
+    from drum_pipeline.models.synthetic import synthetic_negatives
+
+    settings = config.settings()
+    classes, params, data = _training_data(settings, synthetic=True)
+    library_others, _ = _non_drums(settings, params)
+    synthesized = synthetic_negatives(max(8, settings.training_config().synthetic_per_label), params, settings.seed)
+    drums, others = data["train"], library_others.plus(synthesized)
+    detector = train_drum_detector(drums.logmel, drums.duration, others.logmel, others.duration, params, settings.seed)
+    folder = save_model(settings.layout.models_dir, "drum_detector", detector, classes, params)
+    context.log.info(f"drum detector: {len(drums.y)} drums against {len(library_others.y)} non-drum library files "
+                     f"and {len(synthesized.y)} synthesized non-drums")
+    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(folder)), "drums": len(drums.y),
+                                          "library_non_drums": len(library_others.y),
+                                          "synthesized_non_drums": len(synthesized.y)})
+
+
 FLOOR_CHECKS = {"model1": "model1_macro_f1_above_floor", "model2": "model2_macro_f1_above_floor",
                 "ensemble": "ensemble_macro_f1_above_floor"}
 
 
 @dg.asset(
     group_name="models",
-    deps=[model1, model2_classifier, *MODEL_DEPS],
-    code_version="4", automation_condition=AUTOMATION,
+    deps=[model1, model2_classifier, drum_detector, *MODEL_DEPS],
+    code_version="5", automation_condition=AUTOMATION,
     check_specs=[
         *(dg.AssetCheckSpec(name, asset="evaluation_report", blocking=True) for name in FLOOR_CHECKS.values()),
         dg.AssetCheckSpec("not_worse_than_deployed", asset="evaluation_report", blocking=True),
@@ -146,10 +193,19 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
     trained with the synthesized drums, as `baseline_synthetic`) on the grouped test split:
     confusion matrices, classification reports, the comparison; and the comparison and per-voice
     shares on fresh synthesized renders of every voice, which the test split may lack. Temperatures
-    for the ensemble are fitted on the validation split. Candidates that pass the blocking checks
-    are deployed; the archive is classified with the deployed models only."""
+    for the ensemble are fitted on the validation split, and so are the unsorted thresholds: the
+    drum detector's and the confidence under which a file is unsorted, for `keep_share` of the
+    held-out drums kept (checked on the test split). Candidates that pass the blocking checks are
+    deployed; the archive is classified with the deployed models only."""
+    from drum_pipeline.archive.index import calibrate_sorting_rules
     from drum_pipeline.models.networks import baseline_probabilities, train_baseline
-    from drum_pipeline.models.synthetic import EVALUATION_RENDERS_PER_VOICE, EVALUATION_STREAM, synthetic_split
+    from drum_pipeline.models.rejection import drum_scores, operating_curve
+    from drum_pipeline.models.synthetic import (
+        EVALUATION_RENDERS_PER_VOICE,
+        EVALUATION_STREAM,
+        synthetic_negatives,
+        synthetic_split,
+    )
 
     settings = config.settings()
     classes, params, data = _training_data(settings, synthetic=True)
@@ -163,6 +219,11 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
     for name, key in (("model1", "model1"), ("model2_classifier", "model2")):
         candidates.temperatures[name] = fit_temperature(val_probs[key], val.y)
         update_meta(models_dir, name, temperature=candidates.temperatures[name])
+    val_probs = candidates.predict(val.mfcc(params), val.logmel)
+    detector, _ = load_model(model_dir(models_dir, "drum_detector"), classes, params)
+    rules = calibrate_sorting_rules(drum_scores(detector, val.logmel, val.duration, params), val_probs, classes,
+                                    settings.keep_share)
+    update_meta(models_dir, "drum_detector", sorting=asdict(rules))
     every = synthetic_split(load_taxonomy(settings.taxonomy_path).fine_to_class, classes,
                             EVALUATION_RENDERS_PER_VOICE, params, settings.seed, stream=EVALUATION_STREAM)
     probabilities = candidates.predict(test.mfcc(params), test.logmel)
@@ -173,6 +234,12 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
         baseline = train_baseline(train, params, settings.seed)
         probabilities[name] = baseline_probabilities(baseline, test.mfcc(params), len(classes))
         every_probabilities[name] = baseline_probabilities(baseline, every.mfcc(params), len(classes))
+    _, library_others = _non_drums(settings, params)
+    others = library_others.plus(synthetic_negatives(20, params, settings.seed, stream=EVALUATION_STREAM))
+    rejection = _rejection_summary(rules, settings.keep_share, detector, params, test, probabilities, others,
+                                   candidates.predict(others.mfcc(params), others.logmel), len(library_others.y))
+    rejection["curve"] = operating_curve(drum_scores(detector, val.logmel, val.duration, params),
+                                         drum_scores(detector, others.logmel, others.duration, params))
     names = ("baseline", "baseline_synthetic", "model1", "model2", "ensemble")
     results = {name: evaluate(test.y, probabilities[name], classes) for name in names}
     every_voice = {name: evaluate(every.y, every_probabilities[name], classes) for name in names}
@@ -211,7 +278,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
     voices = voice_recall(test.y, {name: probabilities[name] for name in names}, test.fine)
     every_voice_table = voice_recall(every.y, {name: every_probabilities[name] for name in names}, every.fine)
     pngs = write_reports(settings.layout.reports_dir, results, classes, context_info, voices, every_voice,
-                         every_voice_table)
+                         every_voice_table, rejection)
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(settings.layout.reports_dir / "evaluation.md")),
@@ -220,6 +287,9 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
             "test_voices": len(voices),
             "every_voice": dg.MetadataValue.md(every_voice_markdown(every_voice, every_voice_table, classes)),
             "every_voice_ensemble_accuracy": dg.MetadataValue.float(round(every_voice["ensemble"]["accuracy"], 4)),
+            "rejection": dg.MetadataValue.md(rejection_markdown(rejection)),
+            "test_drums_kept": dg.MetadataValue.float(rejection["test_drums_kept"]),
+            "held_out_non_drums_rejected": dg.MetadataValue.float(rejection["non_drums_rejected"]),
             **{f"{name}_macro_f1": dg.MetadataValue.float(round(r["macro_f1"], 4)) for name, r in results.items()},
             **{f"confusion_{name}": png_image(png, f"confusion matrix of {name}") for name, png in pngs.items()},
             "deployed": deploy,
@@ -227,6 +297,30 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
         },
         check_results=checks,
     )
+
+
+def _rejection_summary(rules, keep_share, detector, params, test, test_probabilities, others, others_probabilities,
+                       library_others: int) -> dict:
+    """The calibrated thresholds and what they do on held-out sounds: the val drums they were
+    picked on, the test drums, and held-out non-drums (library files the detector never heard,
+    and fresh synthesized ones)."""
+    from drum_pipeline.archive.index import unsorted_reason
+    from drum_pipeline.models.rejection import drum_scores
+
+    def sorted_share(split, probabilities) -> float:
+        scores = drum_scores(detector, split.logmel, split.duration, params)
+        classes = np.arange(probabilities["ensemble"].shape[1]).astype(str)
+        reasons = [unsorted_reason(rules, float(split.duration[i]), float(scores[i]),
+                                   float(probabilities["ensemble"][i].max()),
+                                   (classes[probabilities["model1"][i].argmax()], float(probabilities["model1"][i].max())),
+                                   (classes[probabilities["model2"][i].argmax()], float(probabilities["model2"][i].max())))
+                   for i in range(len(split.y))]
+        return round(float(np.mean([reason == "" for reason in reasons])), 4) if reasons else 0.0
+
+    return {"rules": asdict(rules), "keep_share": keep_share, "test_drums": int(len(test.y)),
+            "test_drums_kept": sorted_share(test, test_probabilities),
+            "held_out_non_drums": int(len(others.y)), "library_non_drums": library_others,
+            "non_drums_rejected": round(1 - sorted_share(others, others_probabilities), 4) if len(others.y) else 0.0}
 
 
 @dg.asset(group_name="model_selection", deps=["spectrogram_features", "taxonomy"], code_version="2")

@@ -173,8 +173,8 @@ def extract_missing(
 
 def feature_table(files: pd.DataFrame, cache: FeatureCache, kind: str) -> pd.DataFrame:
     """`files` (with a sha256 column) joined to their cached features: `kind` is "mfcc", "logmel"
-    or "stats". Feature columns hold the flattened float32 matrix; rows whose file could not be
-    decoded keep an empty matrix and the `error`."""
+    or "stats". Feature columns hold the flattened float32 matrix, beside the file's `duration`;
+    rows whose file could not be decoded keep an empty matrix and the `error`."""
     records = {r.sha256: r for r in cache.get(files["sha256"])}
     out = files.copy()
     out["error"] = [records[sha].error if sha in records else "not extracted" for sha in files["sha256"]]
@@ -185,6 +185,8 @@ def feature_table(files: pd.DataFrame, cache: FeatureCache, kind: str) -> pd.Dat
     empty = np.zeros(0, dtype=np.float32)
     out[kind] = [getattr(records[sha], kind).ravel() if sha in records and not records[sha].error else empty
                  for sha in files["sha256"]]
+    out["duration"] = [records[sha].stats.get("duration", np.nan) if sha in records else np.nan
+                       for sha in files["sha256"]]
     return out
 
 

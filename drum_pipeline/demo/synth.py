@@ -368,6 +368,46 @@ NON_DRUM_VOICES: dict[str, Voice] = {
 }
 
 
+def sustained_tone(rng, sr):
+    t = _t(rng.uniform(0.5, 3.0), sr)
+    f0 = rng.uniform(55, 1500)
+    shape = rng.integers(3)
+    phase = (f0 * t) % 1.0
+    wave = np.sin(2 * np.pi * phase) if shape == 0 else (2 * phase - 1 if shape == 1 else np.sign(phase - 0.5))
+    return wave * np.minimum(1, t / rng.uniform(0.005, 0.3)) * np.exp(-t / rng.uniform(1.0, 6.0))
+
+
+def noise_bed(rng, sr):
+    t = _t(rng.uniform(1.0, 4.0), sr)
+    noise = _band(_coloured_noise(rng, len(t), rng.uniform(-6, 3)), sr, rng.uniform(40, 500), rng.uniform(2000, 11000))
+    return noise * np.minimum(1, t / rng.uniform(0.05, 0.8)) * (1 + 0.3 * np.sin(2 * np.pi * rng.uniform(0.2, 3) * t))
+
+
+def pad_chord(rng, sr):
+    t = _t(rng.uniform(1.0, 3.0), sr)
+    root = rng.uniform(100, 500)
+    sig = sum(_partials(rng, t, root * ratio, [1, 2, 3], 4.0) for ratio in (1.0, 1.19, 1.5, 2.0)[: rng.integers(2, 5)])
+    return sig * np.minimum(1, t / rng.uniform(0.1, 0.6))
+
+
+def short_loop(rng, sr):
+    """A bar fragment: a few hits of random drum voices, an eighth or a sixteenth apart."""
+    step = 60.0 / rng.uniform(80, 170) / rng.choice([2, 4])
+    hits = int(rng.integers(4, 9))
+    out = np.zeros(int((hits * step + 0.3) * sr))
+    names = list(DRUM_VOICES)
+    for i in range(hits):
+        hit = DRUM_VOICES[names[int(rng.integers(len(names)))]](rng, sr)
+        start = int(i * step * sr)
+        out[start:] += _fit(hit, len(out) - start) * rng.uniform(0.5, 1.0)
+    return out
+
+
+# More negatives for learning what is not a drum one-shot (not used by the demo folders).
+TRAINING_NEGATIVES: dict[str, Voice] = {**NON_DRUM_VOICES, "tone": sustained_tone, "noise_bed": noise_bed,
+                                        "pad": pad_chord, "short_loop": short_loop}
+
+
 def colour(x: np.ndarray, rng: np.random.Generator, sr: int) -> np.ndarray:
     """Production character: EQ tilt, drive, room, gain; peak between -12 and -0.3 dBFS."""
     x = np.asarray(x, dtype=np.float64)
@@ -393,5 +433,5 @@ def colour(x: np.ndarray, rng: np.random.Generator, sr: int) -> np.ndarray:
 
 def render(name: str, rng: np.random.Generator, sr: int) -> np.ndarray:
     """One coloured sound of the fine label or non-drum kind `name`, mono float32 at `sr`."""
-    voice = DRUM_VOICES.get(name) or NON_DRUM_VOICES[name]
+    voice = DRUM_VOICES.get(name) or TRAINING_NEGATIVES[name]
     return colour(voice(rng, sr), rng, sr)

@@ -88,8 +88,31 @@ def every_voice_markdown(every_voice: dict[str, dict], every_voice_table: pd.Dat
                         every_voice_table.to_markdown(index=False)])
 
 
+def rejection_markdown(rejection: dict) -> str:
+    """The calibrated unsorted thresholds, what they keep and reject on held-out sounds, and the
+    detector's curve (drums kept against non-drums rejected)."""
+    rules = rejection["rules"]
+    lines = [
+        f"Thresholds picked on the validation split's drums to keep {rejection['keep_share']:.0%} of them sorted:",
+        "",
+        f"- drum detector: score under {rules['drum_threshold']:.3f} is not a drum one-shot",
+        f"- models disagree: both at least {rules['disagree_confidence']:.2f} sure of different classes",
+        f"- ensemble confidence under {rules['confidence_threshold']:.3f}",
+        f"- longer than {rules['max_one_shot_seconds']:g} s",
+        "",
+        f"Test split: {rejection['test_drums_kept']:.1%} of {rejection['test_drums']} drums kept sorted. "
+        f"Held-out non-drums ({rejection['library_non_drums']} library files the detector never heard, the rest "
+        f"fresh synthesized): {rejection['non_drums_rejected']:.1%} of {rejection['held_out_non_drums']} rejected.",
+    ]
+    curve = rejection.get("curve")
+    if curve is not None and len(curve):
+        lines += ["", "The detector alone (validation drums against held-out non-drums):", "",
+                  curve.to_markdown(index=False)]
+    return "\n".join(lines)
+
+
 def report_markdown(results: dict[str, dict], classes: list[str], context: dict, voices: pd.DataFrame,
-                    every_voice: dict[str, dict], every_voice_table: pd.DataFrame) -> str:
+                    every_voice: dict[str, dict], every_voice_table: pd.DataFrame, rejection: dict | None = None) -> str:
     parts = ["# Evaluation on the grouped test split", ""]
     parts += [f"- {key}: {value}" for key, value in context.items()]
     parts += ["", "## Side by side", "", comparison_markdown(results, classes), ""]
@@ -97,6 +120,8 @@ def report_markdown(results: dict[str, dict], classes: list[str], context: dict,
               "the accuracy of its own voices, not at the split's: see *Every voice* below.")
     parts += ["## Per voice: the share put in the right class", "", caveat, "", voices.to_markdown(index=False), ""]
     parts += ["## Every voice, synthesized", "", every_voice_markdown(every_voice, every_voice_table, classes), ""]
+    if rejection:
+        parts += ["## What goes to unsorted", "", rejection_markdown(rejection), ""]
     for name, result in results.items():
         parts += [f"## {name}", "", "| class | precision | recall | F1 | support |", "| --- | --- | --- | --- | --- |"]
         for cls in [*classes, "macro avg", "weighted avg"]:
@@ -108,8 +133,8 @@ def report_markdown(results: dict[str, dict], classes: list[str], context: dict,
 
 
 def write_reports(reports_dir: Path, results: dict[str, dict], classes: list[str], context: dict,
-                  voices: pd.DataFrame, every_voice: dict[str, dict], every_voice_table: pd.DataFrame
-                  ) -> dict[str, bytes]:
+                  voices: pd.DataFrame, every_voice: dict[str, dict], every_voice_table: pd.DataFrame,
+                  rejection: dict | None = None) -> dict[str, bytes]:
     """evaluation.md, evaluation.json and confusion_<model>.png under `reports_dir`; returns the PNGs."""
     reports_dir = Path(reports_dir)
     reports_dir.mkdir(parents=True, exist_ok=True)
@@ -119,8 +144,10 @@ def write_reports(reports_dir: Path, results: dict[str, dict], classes: list[str
                                           f"{name}: macro F1 {result['macro_f1']:.3f}")
         (reports_dir / f"confusion_{name}.png").write_bytes(pngs[name])
     (reports_dir / "evaluation.md").write_text(
-        report_markdown(results, classes, context, voices, every_voice, every_voice_table))
+        report_markdown(results, classes, context, voices, every_voice, every_voice_table, rejection))
     (reports_dir / "evaluation.json").write_text(json.dumps(
         {"context": context, "classes": classes, "results": results, "voices": voices.to_dict("records"),
-         "every_voice": {"results": every_voice, "voices": every_voice_table.to_dict("records")}}, indent=2))
+         "every_voice": {"results": every_voice, "voices": every_voice_table.to_dict("records")},
+         "rejection": {key: value.to_dict("records") if isinstance(value, pd.DataFrame) else value
+                       for key, value in (rejection or {}).items()}}, indent=2))
     return pngs

@@ -47,18 +47,23 @@ class TrainingConfig:
 
 @dataclass
 class SplitData:
-    """Log-mel spectrograms (N, n_mels, frames), class indices and fine labels of one split."""
+    """Log-mel spectrograms (N, n_mels, frames), class indices and fine labels of one split, and
+    the sounds' durations in seconds where known."""
 
     logmel: np.ndarray
     y: np.ndarray
     fine: np.ndarray
+    duration: np.ndarray | None = None
 
     def mfcc(self, params: FeatureParams) -> np.ndarray:
         return mfcc_from_logmel(self.logmel, params.n_mfcc)
 
     def plus(self, other: SplitData) -> SplitData:
+        duration = None
+        if self.duration is not None and other.duration is not None:
+            duration = np.concatenate([self.duration, other.duration])
         return SplitData(np.concatenate([self.logmel, other.logmel]), np.concatenate([self.y, other.y]),
-                         np.concatenate([self.fine, other.fine]))
+                         np.concatenate([self.fine, other.fine]), duration)
 
 
 @dataclass
@@ -281,7 +286,8 @@ def splits_from_table(spectrograms: pd.DataFrame, classes: list[str], params: Fe
     index = {name: i for i, name in enumerate(classes)}
     return {
         split: SplitData(feature_matrix(part, "logmel", params), part["label"].map(index).to_numpy(dtype=np.int64),
-                         part["fine_label"].to_numpy(dtype=str))
+                         part["fine_label"].to_numpy(dtype=str),
+                         part["duration"].to_numpy(np.float32) if "duration" in part else None)
         for split in ("train", "val", "test")
         for part in [usable[usable["split"] == split]]
     }

@@ -29,9 +29,25 @@ def _render(fine_to_class: tuple, classes: tuple, per_label: int, params: Featur
             stream: int) -> SplitData:
     mapping, index = dict(fine_to_class), {name: i for i, name in enumerate(classes)}
     labels = [fine for fine in synth.DRUM_VOICES if mapping.get(fine) in index for _ in range(max(0, per_label))]
-    rng = np.random.default_rng([seed, stream])
-    windows = np.zeros((len(labels), params.window_samples), np.float32)
-    for row, fine in enumerate(labels):
-        windows[row] = analysed_window(synth.render(fine, rng, params.sample_rate), params)
-    return SplitData(compute_features(windows, params)["logmel"],
-                     np.array([index[mapping[fine]] for fine in labels], dtype=np.int64), np.array(labels, dtype=str))
+    logmel, duration = _render_windows(labels, params, np.random.default_rng([seed, stream]))
+    return SplitData(logmel, np.array([index[mapping[fine]] for fine in labels], dtype=np.int64),
+                     np.array(labels, dtype=str), duration)
+
+
+def synthetic_negatives(per_kind: int, params: FeatureParams, seed: int, stream: int = TRAINING_STREAM
+                        ) -> SplitData:
+    """`per_kind` renders of every kind of non-drum sound the synthesizer knows (loops, notes,
+    chords, noise beds, sweeps, voices): log-mel spectrograms and durations; `y` is -1."""
+    kinds = [kind for kind in synth.TRAINING_NEGATIVES for _ in range(max(0, per_kind))]
+    logmel, duration = _render_windows(kinds, params, np.random.default_rng([seed, stream, 1]))
+    return SplitData(logmel, np.full(len(kinds), -1, np.int64), np.array(kinds, dtype=str), duration)
+
+
+def _render_windows(names: list[str], params: FeatureParams, rng: np.random.Generator):
+    windows = np.zeros((len(names), params.window_samples), np.float32)
+    duration = np.zeros(len(names), np.float32)
+    for row, name in enumerate(names):
+        sound = synth.render(name, rng, params.sample_rate)
+        windows[row] = analysed_window(sound, params)
+        duration[row] = len(sound) / params.sample_rate
+    return compute_features(windows, params)["logmel"], duration
