@@ -1,6 +1,7 @@
 """Model 1, Model 2 (autoencoder and classifier), the drum detector, and their evaluation on the
 grouped test split, where the unsorted thresholds are calibrated."""
 
+import json
 from dataclasses import asdict
 
 import dagster as dg
@@ -16,6 +17,7 @@ from drum_pipeline.models.evaluation import (
     every_voice_markdown,
     rejection_markdown,
     voice_recall,
+    vouching_markdown,
     write_reports,
 )
 from drum_pipeline.models.inference import fit_temperature, load_model_set
@@ -271,7 +273,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
     else:
         context.log.warning("candidates failed a blocking check: the deployed models stay as they were")
 
-    context_info = {"test_files": int(len(test.y)), "val_files": int(len(val.y)),
+    vouches_for = vouching_markdown(_library_is_demo(settings), _real_sounds_results())
+    context_info = {"vouches_for": vouches_for, "test_files": int(len(test.y)), "val_files": int(len(val.y)),
                     "train_files": int(len(data["train_library"].y)),
                     "synthetic_per_label": settings.training_config().synthetic_per_label,
                     "temperatures": candidates.temperatures, "deployed": deploy, "min_macro_f1": floor}
@@ -282,6 +285,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(settings.layout.reports_dir / "evaluation.md")),
+            "vouches_for": dg.MetadataValue.md(vouches_for),
             "comparison": dg.MetadataValue.md(comparison_markdown(results, classes)),
             "per_voice": markdown_table(voices),
             "test_voices": len(voices),
@@ -297,6 +301,18 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
         },
         check_results=checks,
     )
+
+
+def _library_is_demo(settings: Settings) -> bool:
+    from drum_pipeline.demo.data import MANIFEST_NAME
+
+    return (settings.library_dir / MANIFEST_NAME).exists()  # written only by the demo's synthesis
+
+
+def _real_sounds_results() -> dict | None:
+    from drum_pipeline.models.evaluation import REAL_SOUNDS_RESULTS
+
+    return json.loads(REAL_SOUNDS_RESULTS.read_text()) if REAL_SOUNDS_RESULTS.exists() else None
 
 
 def _rejection_summary(rules, keep_share, detector, params, test, test_probabilities, others, others_probabilities,
