@@ -322,7 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     classify = command("classify", _classify, "classify files or folders with the deployed models",
                        "drum-pipeline classify ~/Downloads/hits --jsonl")
     classify.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders")
-    classify.add_argument("--threshold", type=float, help="confidence under which a file is unsorted (default: the calibrated one)")
+    classify.add_argument("--threshold", type=float,
+                          help="confidence under which a file is unsorted (default: the calibrated one)")
 
     rebuild = command("rebuild", _rebuild, "regenerate the sorted mirror from the index",
                       "drum-pipeline rebuild --mode copy --threshold 0.7 --dry-run")
