@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path, PurePosixPath
 
 import numpy as np
+import pandas as pd
 
 from drum_pipeline.labels import decide_label
 from drum_pipeline.soundfont import SAMPLE_TYPE_RIGHT, SAMPLE_TYPE_ROM, SampleHeader, SoundFont, read_soundfont
@@ -361,7 +362,8 @@ def _truth_of(candidate: _Candidate, taxonomy: Taxonomy) -> tuple[str, str, str]
         return None
     name = PurePosixPath(candidate.natural_path).name
     folder = f"{candidate.source}/drums/{candidate.truth_name}"
-    for path in (candidate.natural_path, f"{folder}/{name}", f"{folder}/{candidate.truth_name}{PurePosixPath(name).suffix}"):
+    renamed = f"{folder}/{candidate.truth_name}{PurePosixPath(name).suffix}"
+    for path in (candidate.natural_path, f"{folder}/{name}", renamed):
         decision = decide_label(taxonomy, path)
         if decision.status == "labelled" and decision.label == truth.label:
             return path, decision.fine_label, truth.label
@@ -476,15 +478,86 @@ def summary(entries: list[CorpusEntry]) -> str:
                 counts[entry.label] += 1
                 totals[entry.label] += 1
         drums = sum(counts[c] for c in classes)
-        lines.append(f"| {source} | " + " | ".join(str(counts[c]) for c in classes) + f" | {drums} | {counts['non_drum']} |")
+        cells = " | ".join(str(counts[c]) for c in classes)
+        lines.append(f"| {source} | {cells} | {drums} | {counts['non_drum']} |")
     drums = sum(totals[c] for c in classes)
     lines.append("| all | " + " | ".join(str(totals[c]) for c in classes) + f" | {drums} | {totals['non_drum']} |")
     return "\n".join(lines)
 
 
+# Scoring an archive index against the truth
+
+CLASSES = ("kick", "snare", "hihat", "tom", "cymbal", "percussion")
+UNSORTED = "unsorted"
+
+
+def truth_table(entries: list[CorpusEntry]) -> pd.DataFrame:
+    """The truth as a DataFrame (one row per corpus file)."""
+    return pd.DataFrame([asdict(e) for e in entries], columns=[f.name for f in fields(CorpusEntry)])
+
+
+def score(index: pd.DataFrame, truth: pd.DataFrame) -> dict:
+    """Score an archive index (path, status, label, predicted_label, model1_label, model2_label)
+    against the truth rows of the sources it holds (path, kind, fine_label, label).
+
+    Macro-F1 is over the six classes on the drum files; a drum sent to `unsorted` (or not
+    classified: an error) counts as wrong. `predicted_label` is the ensemble before the unsorted
+    rules. The confusion counts are read on `predicted_label`.
+    """
+    from sklearn.metrics import f1_score
+
+    truth = truth[["path", "kind", "fine_label", "label"]].rename(
+        columns={"fine_label": "truth_fine_label", "label": "truth_label"})
+    index = index.drop(columns=[c for c in ("kind", "truth_fine_label", "truth_label") if c in index])
+    merged = truth.merge(index, on="path", how="left", indicator=True)
+    missing = int((merged["_merge"] == "left_only").sum())
+    for column in ("label", "predicted_label", "model1_label", "model2_label"):
+        if column not in merged:
+            merged[column] = ""
+        merged[column] = merged[column].fillna("").astype(str)
+    merged.loc[merged["status"].fillna("") != "ok", "label"] = UNSORTED
+    drums = merged[merged["kind"] == "drum"]
+    non_drums = merged[merged["kind"] == "non_drum"]
+
+    def macro_f1(column: str) -> float | None:
+        if drums.empty:
+            return None
+        return round(float(f1_score(drums["truth_label"], drums[column], labels=list(CLASSES), average="macro",
+                                     zero_division=0)), 4)
+
+    def share(rows: pd.DataFrame, condition: pd.Series) -> float | None:
+        return round(float(condition.mean()), 4) if len(rows) else None
+
+    fine, predicted = drums["truth_fine_label"], drums["predicted_label"]
+    rim = fine.isin(["rimshot", "sidestick"])
+    return {
+        "drums": len(drums),
+        "non_drums": len(non_drums),
+        "missing_from_index": missing,
+        "not_ok": int((merged["status"].fillna("") != "ok").sum()),
+        "final_macro_f1": macro_f1("label"),
+        "ensemble_macro_f1": macro_f1("predicted_label"),
+        "model1_macro_f1": macro_f1("model1_label"),
+        "model2_macro_f1": macro_f1("model2_label"),
+        "drums_unsorted_share": share(drums, drums["label"] == UNSORTED),
+        "non_drums_rejected_share": share(non_drums, non_drums["label"] == UNSORTED),
+        "confusions": {
+            "clap": int((fine == "clap").sum()),
+            "clap_as_snare": int(((fine == "clap") & (predicted == "snare")).sum()),
+            "snare_as_percussion": int(((drums["truth_label"] == "snare") & ~rim & (predicted == "percussion")).sum()),
+            "rim_sidestick": int(rim.sum()),
+            "rim_sidestick_not_snare": int((rim & (predicted != "snare")).sum()),
+            "open_hihat": int((fine == "hihat_open").sum()),
+            "open_hihat_as_cymbal": int(((fine == "hihat_open") & (predicted == "cymbal")).sum()),
+            "cymbal_as_hihat": int(((drums["truth_label"] == "cymbal") & (predicted == "hihat")).sum()),
+        },
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m drum_pipeline.real_corpus", description=__doc__.split("\n")[0])
-    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE_DIR, help=f"package cache (default: {DEFAULT_CACHE_DIR})")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE_DIR,
+                        help=f"package cache (default: {DEFAULT_CACHE_DIR})")
     parser.add_argument("--truth", type=Path, default=DEFAULT_TRUTH_PATH, help="the truth file")
     parser.add_argument("--sources", help=f"comma-separated subset of {','.join(SOURCES)}")
     commands = parser.add_subparsers(dest="command", required=True)
