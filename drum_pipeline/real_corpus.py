@@ -108,6 +108,8 @@ SONIC_PI_NON_DRUM_PREFIXES = {"ambi_": "ambience", "bass_": "bass", "guit_": "gu
 TRUTH_OVERRIDES: dict[tuple[str, str], str | None] = {
     # LMMS writes "bassdrum" as one word, which the taxonomy does not split.
     **{("lmms", f"bassdrum{n}"): "Bass Drum" for n in ("01", "02", "03", "04", "_acoustic01", "_acoustic02")},
+    # "opened" is not a taxonomy word: the class is read right, the fine label (open hi-hat) is not.
+    **{("lmms", f"hihat_opened0{n}"): "Open Hi-Hat" for n in (1, 2, 3)},
     ("lmms", "clav01"): "Claves",  # 0.09 s wooden clicks in the drums folder: claves, not a clavinet
     ("lmms", "clav02"): "Claves",
     ("lmms", "wood01"): "Wood Block",  # 0.08 s, centroid 1 kHz
@@ -366,7 +368,8 @@ def _truth_of(candidate: _Candidate, taxonomy: Taxonomy) -> tuple[str, str, str]
     for path in (candidate.natural_path, f"{folder}/{name}", renamed):
         decision = decide_label(taxonomy, path)
         if decision.status == "labelled" and decision.label == truth.label:
-            return path, decision.fine_label, truth.label
+            specific = decision.fine_label if decision.fine_label != truth.label else truth.fine_label
+            return path, specific, truth.label
     raise CorpusError(f"{candidate.origin}: no name makes the taxonomy read it as {truth.label}")
 
 
