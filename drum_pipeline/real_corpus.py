@@ -89,7 +89,7 @@ SOURCES = {
 }
 # Left out on purpose: timgm6mb-soundfont (its drums are 20-200 ms looped snippets shaped by
 # envelopes: the raw PCM is not the sound), musescore-general-soundfont-lossless (its GM kits
-# are FluidR3's samples; its marching kits follow no GM map), opl3's and fluid's sf3 cousins.
+# are FluidR3's samples, PCM correlation 1.0; its marching kits follow no GM map), sf3 fonts.
 
 # Package files: the folder (first part of the path under the source root) -> the non-drum word
 # their corpus folder is named with. Files elsewhere are drums when their name says a class.
