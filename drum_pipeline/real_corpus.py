@@ -92,7 +92,7 @@ SOURCES = {
 # are FluidR3's samples, PCM correlation 1.0; its marching kits follow no GM map), sf3 fonts.
 
 # Package files: the folder (first part of the path under the source root) -> the non-drum word
-# their corpus folder is named with. Files elsewhere are drums when their name says a class.
+# their corpus folder is named with; files of other folders are left out.
 LMMS_DRUM_FOLDERS = {"drums"}
 LMMS_NON_DRUM_FOLDERS = {"basses": "bass", "bassloops": "loop", "beats": "loop", "effects": "fx",
                          "instruments": "melodic", "latin": "melodic", "stringsnpads": "pad"}
