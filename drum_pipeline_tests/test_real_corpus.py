@@ -180,3 +180,27 @@ def test_score_treats_files_missing_or_in_error_as_unsorted():
     assert result["missing_from_index"] == 1 and result["not_ok"] == 2
     assert result["drums_unsorted_share"] == 1.0 and result["final_macro_f1"] == 0.0
     assert result["non_drums_rejected_share"] is None
+
+
+def test_committed_truth_reads_right_through_the_taxonomy():
+    entries = read_truth(real_corpus.DEFAULT_TRUTH_PATH)
+    taxonomy = load_taxonomy()
+    drums = [e for e in entries if e.kind == "drum"]
+    assert len({e.source for e in drums}) >= 4 and len(drums) >= 250
+    assert {e.label for e in drums} == set(taxonomy.classes)
+    assert len({e.path.lower() for e in entries}) == len(entries) and len({e.sha256 for e in entries}) == len(entries)
+    assert not {e.package.split("=")[0] for e in entries} & real_corpus.RESERVED_PACKAGES
+    for entry in entries:
+        decision = decide_label(taxonomy, entry.path)
+        if entry.kind == "drum":
+            assert (decision.label, taxonomy.fine_to_class[entry.fine_label]) == (entry.label, entry.label), entry.path
+        else:
+            assert decision.status == "non_drum" and entry.label == "non_drum", entry.path
+
+
+def test_fetch_package_says_what_is_missing_in_one_line(tmp_path, monkeypatch):
+    with pytest.raises(real_corpus.CorpusError, match="reserved"):
+        real_corpus.fetch_package("hydrogen-drumkits", tmp_path)
+    monkeypatch.setattr(real_corpus.shutil, "which", lambda tool: None)
+    with pytest.raises(real_corpus.CorpusError, match="apt-get not found"):
+        real_corpus.fetch_package("lmms-common", tmp_path)
