@@ -281,7 +281,7 @@ def soundfont_drum_keys(font: SoundFont) -> dict[int, set[int]]:
 
 
 def _is_one_side(sample: SampleHeader) -> bool:
-    """Mono or the left of a stereo pair (the right side is the same sound again), and not in ROM."""
+    """Mono or the left of a stereo pair (the right is the other channel of the same sound), and not in ROM."""
     return not sample.sample_type & (SAMPLE_TYPE_RIGHT | SAMPLE_TYPE_ROM)
 
 
@@ -319,13 +319,14 @@ def _soundfont_candidates(source: str, font: SoundFont, taxonomy: Taxonomy, note
         name = _safe(sample.name)
         found.append(_Candidate(source, f"{origin_file}#{index}", detail, "drum", truth_name,
                                 f"{source}/drums/{truth_name}/{name}.wav"))
-    found.extend(_melodic_candidates(source, font, set(drum_keys)))
+    every_kit_sample = {sample for preset in font.presets if preset.bank == 128 for sample in font.sample_keys(preset)}
+    found.extend(_melodic_candidates(source, font, every_kit_sample))
     return found
 
 
 def _melodic_candidates(source: str, font: SoundFont, drum_samples: set[int]) -> list[_Candidate]:
     """Up to MELODIC_PER_PRESET samples of each bank-0 melodic preset, spread over its pitch range,
-    taken round-robin in program order up to MELODIC_MAX; never a sample a drum kit plays."""
+    taken round-robin in program order up to MELODIC_MAX; never a sample any drum kit plays."""
     per_preset: list[list[_Candidate]] = []
     taken: set[int] = set()
     for preset in sorted((p for p in font.presets if p.bank == 0), key=lambda p: p.program):
