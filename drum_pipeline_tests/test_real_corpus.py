@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drum_pipeline import real_corpus
-from drum_pipeline.labels import decide_label
-from drum_pipeline.real_corpus import NOTE_SECONDS, build_corpus, plan_corpus, read_truth, score
-from drum_pipeline.soundfont import GEN_INSTRUMENT, GEN_KEY_RANGE, GEN_SAMPLE_ID, read_soundfont
-from drum_pipeline.taxonomy import load_taxonomy
+from drum_pipeline.labels.names import decide_label
+from drum_pipeline.labels.taxonomy import load_taxonomy
+from drum_pipeline.real_sounds import corpus as real_corpus
+from drum_pipeline.real_sounds.corpus import NOTE_SECONDS, build_corpus, plan_corpus, read_truth, score
+from drum_pipeline.real_sounds.soundfont import GEN_INSTRUMENT, GEN_KEY_RANGE, GEN_SAMPLE_ID, read_soundfont
 
 RATE = 22050
 

@@ -1,7 +1,7 @@
 """A labelled corpus of real drum one-shots and real non-drum sounds, rebuilt from Debian packages.
 
-    python -m drum_pipeline.real_corpus build data/real_sounds/corpus    # the corpus, from the truth file
-    python -m drum_pipeline.real_corpus truth                            # re-derive the truth file (review the diff)
+    python -m drum_pipeline.real_sounds.corpus build data/real_sounds/corpus    # the corpus, from the truth file
+    python -m drum_pipeline.real_sounds.corpus truth                            # re-derive the truth file (review the diff)
 
 The corpus is `<corpus>/<source>/<drums|non_drums>/.../<name>`: package files are copied as
 they are, SoundFont samples written as 16-bit mono WAV. Every name carries its truth, so the
@@ -37,11 +37,11 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from drum_pipeline.labels import decide_label
-from drum_pipeline.soundfont import SAMPLE_TYPE_RIGHT, SAMPLE_TYPE_ROM, SampleHeader, SoundFont, read_soundfont
-from drum_pipeline.taxonomy import Taxonomy, load_taxonomy
+from drum_pipeline.labels.names import decide_label
+from drum_pipeline.labels.taxonomy import Taxonomy, load_taxonomy
+from drum_pipeline.real_sounds.soundfont import SAMPLE_TYPE_RIGHT, SAMPLE_TYPE_ROM, SampleHeader, SoundFont, read_soundfont
 
-DEFAULT_TRUTH_PATH = Path(__file__).resolve().parents[1] / "bench" / "real_sounds_truth.csv"
+DEFAULT_TRUTH_PATH = Path(__file__).resolve().parents[2] / "bench" / "real_sounds_truth.csv"
 DEFAULT_CACHE_DIR = Path("data/real_sounds/packages")
 
 # Never used here: kept for an independent check on unseen kits (DESIGN.md, "Real audio for checks").
@@ -193,7 +193,7 @@ def played_note(pcm: np.ndarray, sample: SampleHeader, seconds: float = NOTE_SEC
     loop), cut there, and faded out over the last `fade_seconds`. Shorter unlooped samples stay as they are."""
     length = round(seconds * sample.sample_rate)
     loop_start, loop_end = sample.loop_start - sample.start, sample.loop_end - sample.start
-    if len(pcm) < length and 0 <= loop_start and loop_end - loop_start >= 32 and loop_end <= len(pcm):
+    if len(pcm) < length and loop_start >= 0 and loop_end - loop_start >= 32 and loop_end <= len(pcm):
         loop = pcm[loop_start:loop_end]
         repeats = -(-(length - loop_end) // len(loop))
         pcm = np.concatenate([pcm[:loop_end], np.tile(loop, repeats)])
@@ -559,7 +559,7 @@ def score(index: pd.DataFrame, truth: pd.DataFrame) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m drum_pipeline.real_corpus", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m drum_pipeline.real_sounds.corpus", description=__doc__.split("\n")[0])
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE_DIR,
                         help=f"package cache (default: {DEFAULT_CACHE_DIR})")
     parser.add_argument("--truth", type=Path, default=DEFAULT_TRUTH_PATH, help="the truth file")

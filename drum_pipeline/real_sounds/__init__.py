@@ -1,0 +1,1 @@
+"""Real sounds for checks: a corpus of real one-shots and non-drums built from Debian packages."""
