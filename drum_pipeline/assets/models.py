@@ -153,7 +153,7 @@ def model2_classifier(context: dg.AssetExecutionContext, config: DrumPipelineCon
 @dg.asset(group_name="models", deps=["label_extraction", *MODEL_DEPS], code_version="1",
           automation_condition=AUTOMATION)
 def drum_detector(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
-    """Is it a drum one-shot? A logistic regression on descriptors of the window (MFCC statistics,
+    """Is it a drum one-shot? Gradient-boosted trees on descriptors of the window (MFCC statistics,
     band energies over three time frames, effective length, onset count, tonality) and the
     duration, trained on the library's drums (train split) and synthesized drums against the
     library's non-drum files (label_extraction's `non_drum`, half of their folders) and

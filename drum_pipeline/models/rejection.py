@@ -4,18 +4,17 @@ kept, instead of constants tuned on the demo.
 
 The detector reads descriptors of the cached log-mel window and the file's duration (AFEC's
 recipe, reduced): MFCC statistics, band energies over three time frames, effective length at
--12 and -30 dB, onset count, spectral peakiness (tonality) and duration. Logistic regression:
-it has to travel across packs, and trees on such features learned partly from the synthesizer
-travelled worse on real packs (stop 14).
+-12 and -30 dB, onset count, spectral peakiness (tonality) and duration; gradient-boosted trees
+decide. On the real-sound corpus, holding out each source in turn and keeping 97.5% of its
+drums, trees rejected 88% of its non-drums and a logistic regression 81% (AUC 0.974 against
+0.934).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.ensemble import HistGradientBoostingClassifier
 
 from drum_pipeline.audio.features import FeatureParams, mfcc_from_logmel
 
@@ -53,12 +52,11 @@ def descriptors(logmel: np.ndarray, duration: np.ndarray, params: FeatureParams)
 
 def train_drum_detector(drum_logmel: np.ndarray, drum_duration: np.ndarray, other_logmel: np.ndarray,
                         other_duration: np.ndarray, params: FeatureParams, seed: int = 7):
-    """A class-balanced logistic regression: drum one-shots (1) against everything else (0)."""
+    """Class-balanced gradient-boosted trees: drum one-shots (1) against everything else (0)."""
     x = np.concatenate([descriptors(drum_logmel, drum_duration, params),
                         descriptors(other_logmel, other_duration, params)])
     y = np.concatenate([np.ones(len(drum_logmel), int), np.zeros(len(other_logmel), int)])
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=0.3, max_iter=3000, class_weight="balanced",
-                                                               random_state=seed))
+    model = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, class_weight="balanced", random_state=seed)
     return model.fit(x, y)
 
 
