@@ -154,7 +154,8 @@ def _rebuild(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    """Check the folders, the taxonomy, the models and their label mappings; one line per problem."""
+    """Check the folders, the taxonomy, the models and their label mappings, and the labels of
+    your corrections file; one line per problem."""
     from drum_pipeline.audio.features import FeatureParams
     from drum_pipeline.audio.folders import has_audio
     from drum_pipeline.labels.taxonomy import TaxonomyError, load_taxonomy
@@ -181,6 +182,9 @@ def _validate(args: argparse.Namespace) -> int:
         problems.append(f"{exc}: fix that line, or unset DRUM_TAXONOMY to use the packaged taxonomy")
         classes = None
     if classes:
+        from drum_pipeline.archive.corrections import corrections_problems
+
+        problems += corrections_problems(settings.layout.corrections_path, load_taxonomy(settings.taxonomy_path))
         for name in (*CLASSIFIERS, "model2_encoder"):
             try:
                 read_mapping(model_dir(settings.layout.models_dir, name, DEPLOYED), classes, FeatureParams())

@@ -12,6 +12,13 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from drum_pipeline.archive.corrections import (
+    CorrectionError,
+    archive_relpath,
+    corrections_problems,
+    read_corrections,
+    resolve_label,
+)
 from drum_pipeline.archive.reports import folder_report
 from drum_pipeline.assets.automation import archive_sensor
 from drum_pipeline.definitions import defs
@@ -167,3 +174,20 @@ def test_the_folder_report_finds_the_presorted_leaves(own_output):
     assert presorted <= set(report["folder"]) and set(report["state"]) <= {"pre-sorted", "one class", "mixed"}
     printed = _cli(env, "stats", "--folders")
     assert printed.returncode == 0 and "Vengeance Minimal/Kicks" in printed.stdout and "already sorted" in printed.stdout
+
+
+def test_labels_paths_and_a_hand_edited_corrections_file(tmp_path):
+    taxonomy = load_taxonomy()
+    assert resolve_label(taxonomy, "Ride Bell") == ("cymbal", "ride_bell")
+    assert resolve_label(taxonomy, "kick")[0] == "kick"
+    archive = tmp_path / "archive"
+    assert archive_relpath(archive, str(archive / "Pack/../Pack/a.wav")) == "Pack/a.wav"
+    assert archive_relpath(archive, "Pack/a.wav") == "Pack/a.wav"  # relative to the archive
+    with pytest.raises(CorrectionError, match="not inside the archive"):
+        archive_relpath(archive, str(archive / "../elsewhere.wav"))
+    edited = tmp_path / "corrections.csv"
+    edited.write_text("sha256,label\naa,kick\nbb,kik\naa,snare\n")
+    assert read_corrections(edited).set_index("sha256")["label"].to_dict() == {"aa": "snare", "bb": "kik"}
+    assert corrections_problems(edited, taxonomy) == [f"{edited}, line 3: unknown label 'kik': give a class "
+                                                      "(kick, snare, hihat, tom, cymbal, percussion) or a fine label "
+                                                      "of the taxonomy"]

@@ -37,13 +37,25 @@ def read_corrections(path: Path) -> pd.DataFrame:
     return table[table["sha256"] != ""].drop_duplicates("sha256", keep="last").reset_index(drop=True)
 
 
+def corrections_problems(path: Path, taxonomy: Taxonomy) -> list[str]:
+    """One line per unusable line of a corrections file edited by hand (an unknown label)."""
+    problems = []
+    table = pd.read_csv(path, dtype=str, keep_default_na=False) if Path(path).exists() else pd.DataFrame()
+    for line, label in enumerate(table.get("label", []), start=2):
+        try:
+            resolve_label(taxonomy, label)
+        except CorrectionError as exc:
+            problems.append(f"{path}, line {line}: {exc}")
+    return problems
+
+
 def write_corrections(path: Path, table: pd.DataFrame) -> None:
     write_atomic(Path(path), lambda tmp: table[CORRECTION_COLUMNS].to_csv(tmp, index=False))
 
 
 def resolve_label(taxonomy: Taxonomy, label: str) -> tuple[str, str]:
     """(class, fine label) of a canonical class or a fine label; CorrectionError when neither."""
-    word = label.strip().lower()
+    word = label.strip().lower().replace(" ", "_")  # "ride bell" is the fine label ride_bell
     if word in taxonomy.classes:
         return word, word if word in taxonomy.fine_to_class else ""
     if word in taxonomy.fine_to_class:

@@ -212,7 +212,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
     except ModelMismatchError as exc:
         context.log.info(f"no comparable deployed model: {exc}")
         deployed_f1 = None
-    corrected = _corrected_files(settings, classes, params, candidates, deployed if deployed_f1 is not None else None)
+    corrected = _corrected_files(settings, classes, params, candidates, deployed)
     if corrected["files"].iloc[0]:
         context.log.info(f"{corrected['files'].iloc[0]} files corrected by hand: accuracy "
                          f"{corrected['accuracy_before'].iloc[0]} before, {corrected['accuracy_after'].iloc[0]} after")
