@@ -55,7 +55,7 @@ def plan(index: pd.DataFrame, archive_root: Path, rules: SortingRules = SortingR
                   "confidence": None, "target": "", "duplicate_of": row.duplicate_of or "", "reason": "",
                   "error": row.error or "", "label_source": ""}
         if row.status in ("error", "skipped"):
-            ledger.append({**record, "status": row.status, "reason": row.reason or ""})
+            ledger.append({**record, "status": row.status, "reason": getattr(row, "reason", "") or ""})
             continue
         if row.status == "duplicate" or row.sha256 in placed_by_hash:
             ledger.append({**record, "status": "duplicate",
