@@ -34,9 +34,9 @@ def _observed_version(instance: dg.DagsterInstance, key: str) -> str | None:
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def archive_sensor(context: dg.SensorEvaluationContext, config: DrumPipelineConfig) -> dg.SensorResult:
-    """Watches the library and the archive by stat only. A changed library, or a changed corrections
-    file, runs the main job (retraining with the corrected files); a new
-    pack gets a partition and a run; a changed pack a run; a pack that left the archive loses
+    """Watches the library and the archive by stat only, and the corrections file. A changed
+    library, or changed corrections, runs the main job (retraining with the corrected files); a
+    new pack gets a partition and a run; a changed pack a run; a pack that left the archive loses
     its partition, and the rebuild drops its entries (its originals are not touched)."""
     settings = config.settings()
     known: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
