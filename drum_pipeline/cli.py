@@ -154,7 +154,8 @@ def _rebuild(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    """Check the folders, the taxonomy, the models and their label mappings; one line per problem."""
+    """Check the folders, the taxonomy, the models and their label mappings, and the labels of
+    your corrections file; one line per problem."""
     from drum_pipeline.audio.features import FeatureParams
     from drum_pipeline.audio.folders import has_audio
     from drum_pipeline.labels.taxonomy import TaxonomyError, load_taxonomy
@@ -181,6 +182,9 @@ def _validate(args: argparse.Namespace) -> int:
         problems.append(f"{exc}: fix that line, or unset DRUM_TAXONOMY to use the packaged taxonomy")
         classes = None
     if classes:
+        from drum_pipeline.archive.corrections import corrections_problems
+
+        problems += corrections_problems(settings.layout.corrections_path, load_taxonomy(settings.taxonomy_path))
         for name in (*CLASSIFIERS, "model2_encoder"):
             try:
                 read_mapping(model_dir(settings.layout.models_dir, name, DEPLOYED), classes, FeatureParams())
@@ -198,6 +202,8 @@ def _stats(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     layout = settings.layout
+    if args.folders:
+        return _folder_stats(settings)
     shown = False
     if layout.table_path("label_extraction").exists():
         labels = layout.read_table("label_extraction")
@@ -217,6 +223,74 @@ def _stats(args: argparse.Namespace) -> int:
     if not shown:
         print("drum-pipeline: no tables yet: run `drum-pipeline run` first", file=sys.stderr)
         return 1
+    return 0
+
+
+def _correct(args: argparse.Namespace) -> int:
+    """Give an archive file the right label by hand (a class or a fine label). The index and the
+    rebuilt mirror change at once (no decoding, no retraining); the next retrain learns from it.
+    The correction is kept in DRUM_OUTPUT_DIR/corrections.csv by content hash: it survives renames."""
+    from drum_pipeline.archive.corrections import add_correction, apply_corrections, read_corrections
+    from drum_pipeline.archive.index import list_packs
+    from drum_pipeline.archive.rebuild import rebuild_from_index
+    from drum_pipeline.labels.taxonomy import load_taxonomy
+
+    settings = _settings(args)
+    layout = settings.layout
+    index = layout.read_partitions("archive_index")
+    correction = add_correction(layout.corrections_path, index, settings.archive_dir,
+                                load_taxonomy(settings.taxonomy_path), args.path, args.label)
+    corrections = read_corrections(layout.corrections_path)
+    for pack in sorted(set(index.loc[index["sha256"] == correction["sha256"], "pack"])):
+        layout.write_partition("archive_index", pack, apply_corrections(index[index["pack"] == pack], corrections))
+    rebuild_from_index(layout.read_partitions("archive_index"), set(list_packs(settings.archive_dir)),
+                       settings.archive_dir, layout, settings.sorting_rules(), settings.link_mode)
+    print(f"{correction['path']}: {correction['label']} (the models said {correction['model_label'] or 'nothing'}); "
+          f"index and {layout.rebuilt_dir} updated, kept in {layout.corrections_path}")
+    return 0
+
+
+def _review(args: argparse.Namespace) -> int:
+    """The archive files most worth a look (the review_queue table), best first: models that
+    disagree, confidence near the threshold, a folder name the audio contradicts, novel sounds."""
+    import pandas as pd
+
+    from drum_pipeline.archive.corrections import apply_corrections, read_corrections
+    from drum_pipeline.archive.reports import review_queue
+
+    settings = _settings(args)
+    index = settings.layout.read_partitions("archive_index")
+    if index.empty:
+        print("drum-pipeline: no archive index yet: run `drum-pipeline run` first", file=sys.stderr)
+        return 1
+    queue = review_queue(apply_corrections(index, read_corrections(settings.layout.corrections_path)),
+                         settings.archive_dir, settings.sorting_rules())
+    shown = queue.head(args.count)
+    if args.format == "table":
+        shown = shown[["rank", "path", "label", "confidence", "score", "why"]]
+        with pd.option_context("display.max_colwidth", 60, "display.width", 200):
+            _print_table(shown, args.format)
+        print(f"{len(queue)} files worth a look; correct one with `drum-pipeline correct PATH LABEL`", file=sys.stderr)
+    else:
+        _print_table(shown, args.format)
+    return 0
+
+
+def _folder_stats(settings: Settings) -> int:
+    """The folder report: per folder what its name claims, what its audio says, and whether it is sorted."""
+    import pandas as pd
+
+    from drum_pipeline.archive.corrections import apply_corrections, read_corrections
+    from drum_pipeline.archive.reports import folder_report, folder_summary_line
+
+    index = settings.layout.read_partitions("archive_index")
+    if index.empty:
+        print("drum-pipeline: no archive index yet: run `drum-pipeline run` first", file=sys.stderr)
+        return 1
+    table, summary = folder_report(apply_corrections(index, read_corrections(settings.layout.corrections_path)))
+    with pd.option_context("display.max_colwidth", 50, "display.width", 250):
+        print(table.drop(columns=["pack"]).to_string(index=False))
+    print(f"\n{folder_summary_line(summary)}")
     return 0
 
 
@@ -340,6 +414,20 @@ def build_parser() -> argparse.ArgumentParser:
     stats = command("stats", _stats, "the library and the archive at a glance", "drum-pipeline stats", formats=False)
     stats.add_argument("--library", help="labelled library folder")
     stats.add_argument("--archive", help="archive folder")
+    stats.add_argument("--folders", action="store_true",
+                       help="the folder report: per folder its name's claim, its audio, whether it is pre-sorted")
+
+    correct = command("correct", _correct, "label an archive file by hand (index and mirror at once; retrain learns)",
+                      "drum-pipeline correct 'Downloads/untitled folder/Audio 12.flac' snare", formats=False)
+    correct.add_argument("path", metavar="PATH", help="an archive file (absolute, or relative to here or to the archive)")
+    correct.add_argument("label", metavar="LABEL", help="a class (kick, snare, ...) or a fine label of the taxonomy")
+    correct.add_argument("--archive", help="archive folder (default: $DRUM_ARCHIVE_DIR or data/archive)")
+    correct.add_argument("--mode", choices=["symlink", "hardlink", "copy"], help="how entries point at the originals")
+
+    review = command("review", _review, "the archive files most worth a look, for correction",
+                     "drum-pipeline review -n 20")
+    review.add_argument("-n", "--count", type=int, default=20, help="how many (default: 20)")
+    review.add_argument("--archive", help="archive folder (for the file:// links)")
 
     bench = command("bench", _bench, "measure throughput, re-scans and memory against the decode limit",
                     "drum-pipeline bench --files 20000 --memory 1000 20000", formats=False)

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from drum_pipeline.assets.archive import archive_index, rebuilt_archive
+from drum_pipeline.assets.archive import archive_index, folder_report, rebuilt_archive, review_queue
 from drum_pipeline.assets.automation import (
                                          archive_sensor,
                                          automation_sensor,
@@ -13,7 +13,7 @@ from drum_pipeline.assets.features import (
                                          mfcc_features,
                                          spectrogram_features,
 )
-from drum_pipeline.assets.inputs import sample_archive, sample_library, taxonomy
+from drum_pipeline.assets.inputs import corrections, sample_archive, sample_library, taxonomy
 from drum_pipeline.assets.jobs import ALL_JOBS
 from drum_pipeline.assets.labels import curated_training_set, label_extraction
 from drum_pipeline.assets.models import (
@@ -29,10 +29,10 @@ from drum_pipeline.resources import DrumPipelineConfig
 # `drum-pipeline run` runs the jobs drum_pipeline (observing the folders, registering the
 # archive's packs, training and deploying), classify_archive for every pack, then rebuild_archive.
 defs = dg.Definitions(
-    assets=[sample_library, sample_archive, taxonomy, label_extraction, curated_training_set,
+    assets=[sample_library, sample_archive, taxonomy, corrections, label_extraction, curated_training_set,
             mfcc_features, spectrogram_features, audio_statistics,
             model1, model2_encoder, model2_classifier, drum_detector, evaluation_report, cross_validation,
-            archive_index, rebuilt_archive],
+            archive_index, rebuilt_archive, review_queue, folder_report],
     jobs=ALL_JOBS,
     sensors=[archive_sensor, automation_sensor],
     schedules=[daily_rescan],

@@ -44,6 +44,11 @@ class OutputLayout:
         return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else pd.DataFrame()
 
     @property
+    def corrections_path(self) -> Path:
+        """The user's corrections (CSV: sha256, label, ...), written by `drum-pipeline correct` or by hand."""
+        return self.root / "corrections.csv"
+
+    @property
     def models_dir(self) -> Path:
         return self.root / "models"
 

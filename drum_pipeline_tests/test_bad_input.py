@@ -66,6 +66,9 @@ def make_bad_corpus(root, outside):
         "Formats/six channels.wav": dict(data=_tone(48000, 0.5, 6), samplerate=48000, subtype="PCM_16"),
         "Formats/twenty minutes.flac": dict(data=np.tile(_tone(8000, 1.0), 1200), samplerate=8000, format="FLAC"),
         "Signals/silence.wav": dict(data=np.zeros(22050, np.float32), samplerate=22050),
+        "Signals/forty samples.wav": dict(data=kick[:40], samplerate=44100, subtype="PCM_16"),
+        "Names/..wav": dict(data=_tone(22050, 0.3), samplerate=22050, format="WAV"),
+        "Names/._x.wav": dict(data=_tone(22050, 0.3), samplerate=22050, format="WAV"),
         "Signals/dc offset.wav": dict(data=_tone(22050, 0.5) * 0.3 + 0.5, samplerate=22050),
         "Signals/clipped noise.wav": dict(data=np.clip(np.random.default_rng(1).normal(0, 3, 22050), -1, 1),
                                           samplerate=22050),
@@ -139,6 +142,14 @@ def test_every_bad_file_is_one_row_and_errors_say_why_in_one_line(bad_run):
     errors = index[index["status"] == "error"]
     assert errors["error"].str.len().gt(0).all() and not errors["error"].str.contains("\n").any()
     assert (index.loc[index["path"].str.startswith("Copies/"), "status"] == "duplicate").sum() == 19
+    row = index.set_index("path")
+    assert row.loc["Names/..wav", "status"] == row.loc["Names/._x.wav", "status"] == "skipped"
+    assert row.loc["Names/..wav", "reason"].startswith("hidden file")
+    for path, reason in {"Signals/forty samples.wav": "too short", "Signals/silence.wav": "silent"}.items():
+        assert (row.loc[path, "status"], row.loc[path, "label"], row.loc[path, "reason"]) == ("ok", "unsorted", reason)
+    ledger = pd.read_parquet(base / "out/tables/rebuilt_archive.parquet").set_index("path")
+    assert sorted(ledger.index) == sorted(expect)
+    assert ledger.loc["Names/._x.wav", "status"] == "skipped" and ledger.loc["Signals/silence.wav", "reason"] == "silent"
     long_file = index[index["path"] == "Formats/twenty minutes.flac"].iloc[0]
     assert long_file["duration"] == pytest.approx(1200, rel=0.01) and long_file["label"] == "unsorted"
 

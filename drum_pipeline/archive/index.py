@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
+from drum_pipeline.archive.corrections import apply_corrections, read_corrections
 from drum_pipeline.audio.feature_cache import FeatureCache, extract_missing, feature_matrix
 from drum_pipeline.audio.features import FeatureParams
 from drum_pipeline.audio.folders import AudioFile, fingerprint, scan_audio_files
@@ -29,7 +30,7 @@ UNSORTED = "unsorted"
 INDEX_COLUMNS = [
     "path", "pack", "sha256", "status", "label", "fine_label", "confidence", "predicted_label", "reason",
     "model1_label", "model1_confidence", "model2_label", "model2_confidence", "drum_score", "novelty",
-    "duplicate_of", "folder_label", "folder_agrees", "maker", "duration", "size", "error",
+    "duplicate_of", "folder_label", "folder_agrees", "maker", "duration", "size", "error", "peak",
 ]
 DETECTOR = "drum_detector"
 
@@ -43,6 +44,8 @@ class SortingRules:
     drum_threshold: float = 0.0  # the drum detector's score under it: not a drum one-shot
     disagree_confidence: float = 0.6  # both models at least this sure of different classes: unsorted
     max_one_shot_seconds: float = 6.0  # longer files are loops or phrases: unsorted
+    min_seconds: float = 0.01  # shorter decodable files are not a sound: unsorted, "too short"
+    min_peak: float = 0.001  # a peak under -60 dBFS is no signal above the noise floor: unsorted, "silent"
 
 
 def unsorted_reason(rules: SortingRules, duration: float | None, drum_score: float | None, confidence: float,
@@ -118,11 +121,13 @@ def pack_fingerprints(archive_root: Path) -> dict[str, str]:
 
 
 def pack_files(archive_root: Path, pack: str) -> list[AudioFile]:
-    """The audio files of one pack, with paths relative to the archive root."""
+    """The audio files of one pack, with paths relative to the archive root; hidden ones are
+    included, marked `skipped`, so that the index accounts for every file."""
     archive_root = Path(archive_root)
     if pack == ROOT_PACK:
-        return scan_audio_files(archive_root, recursive=False)
-    return [replace(f, relpath=f"{pack}/{f.relpath}") for f in scan_audio_files(archive_root / pack, archive_root)]
+        return scan_audio_files(archive_root, recursive=False, include_hidden=True)
+    return [replace(f, relpath=f"{pack}/{f.relpath}")
+            for f in scan_audio_files(archive_root / pack, archive_root, include_hidden=True)]
 
 
 @dataclass
@@ -163,9 +168,11 @@ def build_reference(models: ModelSet, spectrograms: pd.DataFrame, params) -> Ref
 
 def index_pack(settings, pack: str, classifier: Classifier, hashes: HashCache, cache: FeatureCache,
                progress: Callable[[int, int], None] | None = None) -> tuple[pd.DataFrame, dict]:
-    """Classify one pack of `settings`' archive and write its index partition (Parquet and JSON lines)."""
+    """Classify one pack of `settings`' archive, apply the user's corrections (label_source
+    `correction`), and write its index partition (Parquet and JSON lines)."""
     table, work = classify_pack(pack_files(settings.archive_dir, pack), pack, hashes, cache, classifier,
                                 settings.sorting_rules(), progress=progress)
+    table = apply_corrections(table, read_corrections(settings.layout.corrections_path))
     settings.layout.write_partition("archive_index", pack, table)
     return table, work
 
@@ -189,6 +196,10 @@ def classify_pack(
         folder, claim = nearest_folder(taxonomy, f.relpath)
         row.update(path=f.relpath, pack=pack, size=f.size, error="", reason="", duplicate_of="",
                    folder_label=claim.label if claim.status == "labelled" else "", maker=taxonomy.maker(f.relpath))
+        if f.skipped:
+            row.update(sha256="", status="skipped", label=UNSORTED, reason=f.skipped)
+            rows[f.relpath] = row
+            continue
         try:
             if f.problem:
                 raise OSError(f.problem)
@@ -218,7 +229,7 @@ def classify_pack(
         row["folder_agrees"] = bool(row["folder_label"]) and row["folder_label"] == row["predicted_label"]
     table = pd.DataFrame(list(rows.values()), columns=INDEX_COLUMNS)
     return table.astype({"confidence": float, "model1_confidence": float, "model2_confidence": float,
-                         "drum_score": float, "novelty": float, "duration": float}), {
+                         "drum_score": float, "novelty": float, "duration": float, "peak": float}), {
         "files": len(files), "hashed": hashes.misses, "extracted": report.extracted, "cached": report.cached,
         "decode_failed": report.failed}
 
@@ -236,6 +247,7 @@ def _classify_chunk(originals, rows, cache, classifier: Classifier, rules: Sorti
             row.update(status="error", label=UNSORTED, error=record.error if record else "not extracted")
             continue
         row["duration"] = record.stats.get("duration")
+        row["peak"] = record.stats.get("peak")
         decoded.append((path, record))
     if not decoded:
         return
@@ -265,11 +277,21 @@ def _classify_chunk(originals, rows, cache, classifier: Classifier, rules: Sorti
 
 
 def reason_of(row, rules: SortingRules) -> str:
-    """unsorted_reason for an index row (a dict, or a named tuple of the index's columns)."""
+    """Why an index row (a dict, or a named tuple of the index's columns) is unsorted: no usable
+    sound (signal_problem), then unsorted_reason."""
     get = row.get if isinstance(row, dict) else lambda key, default=None: getattr(row, key, default)
-    return unsorted_reason(rules, get("duration"), get("drum_score"), get("confidence"),
-                           (get("model1_label"), get("model1_confidence")),
-                           (get("model2_label"), get("model2_confidence")))
+    return signal_problem(get("duration"), get("peak"), rules) or unsorted_reason(
+        rules, get("duration"), get("drum_score"), get("confidence"),
+        (get("model1_label"), get("model1_confidence")), (get("model2_label"), get("model2_confidence")))
+
+
+def signal_problem(duration: float | None, peak: float | None, rules: SortingRules) -> str:
+    """'too short' or 'silent' when a decoded file holds no usable sound."""
+    if duration is not None and duration < rules.min_seconds:
+        return "too short"
+    if peak is not None and peak == peak and peak < rules.min_peak:
+        return "silent"
+    return ""
 
 
 def similar_sounds(classifier: Classifier, cache: FeatureCache, index: pd.DataFrame, logmel: np.ndarray,

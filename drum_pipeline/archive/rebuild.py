@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
+from drum_pipeline.archive.corrections import apply_corrections, read_corrections
 from drum_pipeline.archive.index import ROOT_PACK, UNSORTED, SortingRules, reason_of
 from drum_pipeline.layout import write_atomic
 
@@ -27,7 +28,7 @@ LINK_MODES = ("symlink", "hardlink", "copy")
 MANIFEST_NAME = ".drum-pipeline-manifest.json"
 LOCK_NAME = ".drum-pipeline.lock"
 LEDGER_COLUMNS = ["path", "pack", "sha256", "status", "label", "fine_label", "confidence", "target",
-                  "duplicate_of", "reason", "error"]
+                  "duplicate_of", "reason", "error", "label_source"]
 
 
 class RebuildError(RuntimeError):
@@ -44,7 +45,7 @@ class Entry:
 def plan(index: pd.DataFrame, archive_root: Path, rules: SortingRules = SortingRules()
          ) -> tuple[list[Entry], pd.DataFrame]:
     """The mirror's entries and the ledger: one row per archive file, placed (with its target),
-    duplicate (of an earlier file, in this pack or an earlier one) or error."""
+    duplicate (of an earlier file, in this pack or an earlier one), skipped (a hidden file) or error."""
     archive_root = Path(archive_root).absolute()
     placed_by_hash: dict[str, str] = {}
     taken: set[str] = set()
@@ -52,31 +53,34 @@ def plan(index: pd.DataFrame, archive_root: Path, rules: SortingRules = SortingR
     for row in index.sort_values(["pack", "path"]).itertuples(index=False):
         record = {"path": row.path, "pack": row.pack, "sha256": row.sha256, "label": "", "fine_label": "",
                   "confidence": None, "target": "", "duplicate_of": row.duplicate_of or "", "reason": "",
-                  "error": row.error or ""}
-        if row.status == "error":
-            ledger.append({**record, "status": "error"})
+                  "error": row.error or "", "label_source": ""}
+        if row.status in ("error", "skipped"):
+            ledger.append({**record, "status": row.status, "reason": getattr(row, "reason", "") or ""})
             continue
         if row.status == "duplicate" or row.sha256 in placed_by_hash:
             ledger.append({**record, "status": "duplicate",
                            "duplicate_of": row.duplicate_of or placed_by_hash[row.sha256]})
             continue
-        reason = reason_of(row, rules)
-        label = UNSORTED if reason else row.predicted_label
+        corrected = getattr(row, "label_source", "") == "correction"
+        reason = "" if corrected else reason_of(row, rules)
+        label = row.label if corrected else UNSORTED if reason else row.predicted_label
         target = _free_target(_target(label, row.pack, row.path), taken)
         taken.add(target.lower())
         placed_by_hash[row.sha256] = row.path
         entries.append(Entry(target, str(archive_root / row.path), row.sha256))
         ledger.append({**record, "status": "placed", "label": label, "fine_label": row.fine_label,
-                       "confidence": row.confidence, "target": target, "reason": reason})
+                       "confidence": row.confidence, "target": target, "reason": reason,
+                       "label_source": "correction" if corrected else "model"})
     return entries, pd.DataFrame(ledger, columns=LEDGER_COLUMNS)
 
 
 def rebuild_from_index(index: pd.DataFrame, packs: set[str], archive_root: Path, layout, rules: SortingRules,
                        mode: str, dry_run: bool = False) -> tuple[pd.DataFrame, dict[str, int] | None]:
-    """Plan the mirror from the index rows of `packs` and, unless `dry_run`, make it under
+    """Plan the mirror from the index rows of `packs`, with the user's corrections (they override
+    the models, no decoding), and, unless `dry_run`, make it under
     `layout.rebuilt_dir` and write the ledger table. Returns (ledger, counts or None)."""
     if len(index):
-        index = index[index["pack"].isin(packs)]
+        index = apply_corrections(index[index["pack"].isin(packs)], read_corrections(layout.corrections_path))
     entries, ledger = plan(index, archive_root, rules)
     if dry_run:
         return ledger, None

@@ -7,8 +7,12 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from drum_pipeline.archive.corrections import apply_corrections, read_corrections
 from drum_pipeline.archive.index import index_pack, load_classifier
 from drum_pipeline.archive.rebuild import rebuild_from_index
+from drum_pipeline.archive.reports import folder_report as folder_report_table
+from drum_pipeline.archive.reports import folder_summary_line
+from drum_pipeline.archive.reports import review_queue as review_queue_table
 from drum_pipeline.assets._metadata import markdown_table, png_image
 from drum_pipeline.assets.shared import AUTOMATION, archive_packs
 from drum_pipeline.audio.feature_cache import FeatureCache
@@ -28,6 +32,7 @@ def _summary(table: pd.DataFrame, label_column: str = "label") -> dict:
         "files": len(table),
         "errors": int(statuses.get("error", 0)),
         "duplicates": int(statuses.get("duplicate", 0)),
+        "skipped": int(statuses.get("skipped", 0)),
         "per_class": markdown_table(counts.rename_axis("label").reset_index()),
         "class_distribution": png_image(bar_chart_png(counts.to_dict(), "files per class"), "files per class"),
         "confidence_histogram": markdown_table(pd.DataFrame(
@@ -91,4 +96,51 @@ def rebuilt_archive(context: dg.AssetExecutionContext, config: DrumPipelineConfi
         **counts,
         **_summary(ledger),
         "per_pack": markdown_table(per_pack),
+    })
+
+
+def _index_with_corrections(settings, packs: set[str]) -> pd.DataFrame:
+    index = settings.layout.read_partitions("archive_index")
+    if index.empty:
+        return index
+    return apply_corrections(index[index["pack"].isin(packs)], read_corrections(settings.layout.corrections_path))
+
+
+@dg.asset(group_name="archive", deps=[archive_index], code_version="1", automation_condition=AUTOMATION)
+def review_queue(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
+    """The archive files most worth a look, ranked by how much a correction would teach: the two
+    models disagree, the confidence is near the threshold, the folder name and the audio disagree,
+    or the sound is novel. Each with a file:// link to the original; correct one with
+    `drum-pipeline correct PATH LABEL`."""
+    settings = config.settings()
+    packs = set(context.instance.get_dynamic_partitions(archive_packs.name))
+    queue = review_queue_table(_index_with_corrections(settings, packs), settings.archive_dir, settings.sorting_rules())
+    path = settings.layout.write_table("review_queue", queue)
+    context.log.info(f"{len(queue)} files worth a look")
+    top = queue.head(50)
+    return dg.MaterializeResult(metadata={
+        "path": dg.MetadataValue.path(str(path)),
+        "dagster/row_count": len(queue),
+        "queue": markdown_table(top.assign(path=[f"[{p}]({u})" for p, u in zip(top["path"], top["uri"], strict=True)])
+                                .drop(columns=["uri"])),
+    })
+
+
+@dg.asset(group_name="archive", deps=[archive_index], code_version="1", automation_condition=AUTOMATION)
+def folder_report(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
+    """Every folder of the archive: what its name claims, the class mix its audio says, the maker,
+    whether the owner already sorted it (name and audio agree on at least 90% of its files), and
+    the suggested class; with how much of the archive was sorted already."""
+    settings = config.settings()
+    packs = set(context.instance.get_dynamic_partitions(archive_packs.name))
+    table, summary = folder_report_table(_index_with_corrections(settings, packs))
+    path = settings.layout.write_table("folder_report", table)
+    markdown = f"{folder_summary_line(summary)}.\n\n{table.to_markdown(index=False)}\n"
+    write_atomic(settings.layout.reports_dir / "folder_report.md", lambda tmp: Path(tmp).write_text(markdown))
+    return dg.MaterializeResult(metadata={
+        "path": dg.MetadataValue.path(str(path)),
+        "dagster/row_count": len(table),
+        "summary": folder_summary_line(summary),
+        "presorted_share": dg.MetadataValue.float(float(summary["presorted_share"])),
+        "folders": markdown_table(table),
     })

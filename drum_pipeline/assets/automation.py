@@ -7,6 +7,7 @@ import os
 import dagster as dg
 
 from drum_pipeline.archive.index import pack_fingerprints
+from drum_pipeline.assets.inputs import corrections_version
 from drum_pipeline.assets.jobs import (
     archive_index_job,
     observe_folders_job,
@@ -33,8 +34,9 @@ def _observed_version(instance: dg.DagsterInstance, key: str) -> str | None:
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def archive_sensor(context: dg.SensorEvaluationContext, config: DrumPipelineConfig) -> dg.SensorResult:
-    """Watches the library and the archive by stat only. A changed library runs the main job; a new
-    pack gets a partition and a run; a changed pack a run; a pack that left the archive loses
+    """Watches the library and the archive by stat only, and the corrections file. A changed
+    library, or changed corrections, runs the main job (retraining with the corrected files); a
+    new pack gets a partition and a run; a changed pack a run; a pack that left the archive loses
     its partition, and the rebuild drops its entries (its originals are not touched)."""
     settings = config.settings()
     known: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
@@ -45,6 +47,9 @@ def archive_sensor(context: dg.SensorEvaluationContext, config: DrumPipelineConf
     library = fingerprint(scan_audio_files(settings.library_dir))
     if settings.library_dir.is_dir() and library != _observed_version(context.instance, "sample_library"):
         requests.append(dg.RunRequest(job_name="drum_pipeline", run_key=f"library-{library}"))
+    corrected = corrections_version(settings.layout.corrections_path)
+    if corrected != (_observed_version(context.instance, "corrections") or "none") and not requests:
+        requests.append(dg.RunRequest(job_name="drum_pipeline", run_key=f"corrections-{corrected}"))
 
     new = sorted(set(packs) - registered)
     if new:

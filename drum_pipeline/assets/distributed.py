@@ -146,8 +146,9 @@ def run_packs(packs: list[str], env: dict[str, str], cwd: Path, at_once: bool = 
     a run launcher starts them), all at once or one after another; returns each run's wall time.
     Raises RuntimeError with the end of its log when a run fails."""
     def launch(pack: str) -> tuple[subprocess.Popen, float]:
-        command = ["dagster", "job", "execute", "-m", "drum_pipeline.definitions", "-j", "classify_archive",
-                   "--tags", json.dumps({"dagster/partition": pack})]
+        # the dagster beside this interpreter: the venv need not be activated (on PATH)
+        command = [str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m", "drum_pipeline.definitions",
+                   "-j", "classify_archive", "--tags", json.dumps({"dagster/partition": pack})]
         return subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True), time.monotonic()
 

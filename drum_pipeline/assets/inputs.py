@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 
 import dagster as dg
@@ -67,3 +68,16 @@ with warnings.catch_warnings():
                 "rules": len(loaded.rules),
             },
         )
+
+    @dg.observable_source_asset(group_name="inputs")
+    def corrections(context, config: DrumPipelineConfig) -> dg.ObserveResult:
+        """The user's corrections (DRUM_OUTPUT_DIR/corrections.csv, `drum-pipeline correct`): labels
+        given by hand to archive files. Its data version is the file's sha256 ("none" without one)."""
+        path = config.settings().layout.corrections_path
+        return dg.ObserveResult(data_version=dg.DataVersion(corrections_version(path)),
+                                metadata={"path": dg.MetadataValue.path(str(path))})
+
+
+def corrections_version(path) -> str:
+    """The data version of the corrections file: its sha256, or "none" when there is none."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:24] if path.exists() else "none"

@@ -5,21 +5,24 @@ import warnings
 
 import dagster as dg
 
-from drum_pipeline.assets.archive import archive_index, rebuilt_archive
+from drum_pipeline.assets.archive import archive_index, folder_report, rebuilt_archive, review_queue
 from drum_pipeline.assets.distributed import archive_executor
-from drum_pipeline.assets.inputs import sample_archive, sample_library, taxonomy
+from drum_pipeline.assets.inputs import corrections, sample_archive, sample_library, taxonomy
 from drum_pipeline.assets.models import cross_validation
 
 with warnings.catch_warnings():  # include_sources is beta; observing the folders in the job is the point
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     everything = dg.AssetSelection.all(include_sources=True)
     training_job = dg.define_asset_job(
-        "drum_pipeline", selection=everything - dg.AssetSelection.assets(archive_index, rebuilt_archive, cross_validation)
+        "drum_pipeline", selection=everything - dg.AssetSelection.assets(
+            archive_index, rebuilt_archive, review_queue, folder_report, cross_validation)
     )
 # DRUM_DASK_SCHEDULER switches the per-pack runs to a Dask cluster (drum_pipeline.assets.distributed)
 archive_index_job = dg.define_asset_job("classify_archive", selection=[archive_index], executor_def=archive_executor())
-rebuild_job = dg.define_asset_job("rebuild_archive", selection=[rebuilt_archive])
+# the rebuild and the reports on the index: no models, no audio
+rebuild_job = dg.define_asset_job("rebuild_archive", selection=[rebuilt_archive, review_queue, folder_report])
 model_selection_job = dg.define_asset_job("model_selection", selection=[cross_validation])
-observe_folders_job = dg.define_asset_job("observe_folders", selection=[sample_library, sample_archive, taxonomy])
+observe_folders_job = dg.define_asset_job("observe_folders", selection=[sample_library, sample_archive, taxonomy,
+                                                                            corrections])
 
 ALL_JOBS = [training_job, archive_index_job, rebuild_job, model_selection_job, observe_folders_job]

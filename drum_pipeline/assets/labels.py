@@ -4,6 +4,7 @@
 import dagster as dg
 import pandas as pd
 
+from drum_pipeline.archive.corrections import corrected_training_rows, read_corrections
 from drum_pipeline.assets._metadata import markdown_table
 from drum_pipeline.assets.shared import AUTOMATION
 from drum_pipeline.audio.folders import scan_audio_files
@@ -61,8 +62,8 @@ def label_extraction(context: dg.AssetExecutionContext, config: DrumPipelineConf
 
 @dg.asset(
     group_name="labels",
-    deps=[label_extraction],
-    code_version="2", automation_condition=AUTOMATION,
+    deps=[label_extraction, "corrections"],
+    code_version="3", automation_condition=AUTOMATION,
     check_specs=[
         dg.AssetCheckSpec("no_hash_in_two_splits", asset="curated_training_set", blocking=True),
         dg.AssetCheckSpec("no_group_in_two_splits", asset="curated_training_set", blocking=True),
@@ -74,6 +75,11 @@ def curated_training_set(context: dg.AssetExecutionContext, config: DrumPipeline
     (groups: pack or instrument folder). Rejected files and their reasons sit beside it."""
     settings = config.settings()
     labels = settings.layout.read_table("label_extraction")
+    corrected = corrected_training_rows(read_corrections(settings.layout.corrections_path), settings.archive_dir,
+                                        settings.layout.read_partitions("archive_index"))
+    if len(corrected):
+        context.log.info(f"{len(corrected)} archive files corrected by hand join the training data")
+        labels = pd.concat([labels.assign(group=""), corrected], ignore_index=True)
     curated, rejects = curate(labels, settings.library_dir, seed=settings.seed,
                               progress=ProgressLog(context.log.info, "curating"))
     path = settings.layout.write_table("curated_training_set", curated)
@@ -91,6 +97,7 @@ def curated_training_set(context: dg.AssetExecutionContext, config: DrumPipeline
             "dagster/row_count": len(curated),
             "per_class_and_split": markdown_table(counts.reset_index()),
             "groups": curated["group"].nunique(),
+            "corrected_archive_files": int((curated["source"] == "correction").sum()),
             "class_imbalance": dg.MetadataValue.float(
                 round(float(per_class.max() / per_class.min()), 2) if len(per_class) else 0.0),
             "rejected": len(rejects),

@@ -7,12 +7,16 @@ from dataclasses import asdict
 import dagster as dg
 import numpy as np
 
+from drum_pipeline.archive.corrections import read_corrections
 from drum_pipeline.assets._metadata import markdown_table, png_image
 from drum_pipeline.assets.shared import AUTOMATION
-from drum_pipeline.audio.features import FeatureParams
+from drum_pipeline.audio.feature_cache import feature_matrix
+from drum_pipeline.audio.features import FeatureParams, mfcc_from_logmel
 from drum_pipeline.labels.taxonomy import load_taxonomy
+from drum_pipeline.layout import write_atomic
 from drum_pipeline.models.evaluation import (
     comparison_markdown,
+    corrected_files_table,
     evaluate,
     every_voice_markdown,
     rejection_markdown,
@@ -174,6 +178,27 @@ def drum_detector(context: dg.AssetExecutionContext, config: DrumPipelineConfig)
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(folder)), "drums": len(drums.y),
                                           "library_non_drums": len(library_others.y),
                                           "synthesized_non_drums": len(synthesized.y)})
+def _corrected_files(settings: Settings, classes: list[str], params: FeatureParams, candidates, deployed):
+    """The corrected archive files of the curated set: how the deployed models (or, without them,
+    the labels the models gave when the user corrected) and the retrained candidates classify them."""
+    table = settings.layout.read_table("spectrogram_features")
+    if "source" in table.columns:
+        table = table[(table["source"] == "correction") & (table["error"] == "")]
+    else:
+        table = table.iloc[:0]
+    truth = list(table["label"])
+    if not truth:
+        return corrected_files_table([], [], [])
+    logmel = feature_matrix(table, "logmel", params)
+    mfcc = mfcc_from_logmel(logmel, params.n_mfcc)
+    names = np.array(classes)
+    after = list(names[candidates.predict(mfcc, logmel)["ensemble"].argmax(axis=1)])
+    if deployed is not None:
+        before = list(names[deployed.predict(mfcc, logmel)["ensemble"].argmax(axis=1)])
+    else:
+        model_label = read_corrections(settings.layout.corrections_path).set_index("sha256")["model_label"]
+        before = [model_label.get(sha, "") for sha in table["sha256"]]
+    return corrected_files_table(truth, before, after)
 
 
 FLOOR_CHECKS = {"model1": "model1_macro_f1_above_floor", "model2": "model2_macro_f1_above_floor",
@@ -246,12 +271,17 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
     results = {name: evaluate(test.y, probabilities[name], classes) for name in names}
     every_voice = {name: evaluate(every.y, every_probabilities[name], classes) for name in names}
 
+    deployed = None
     try:
         deployed = load_model_set(models_dir, classes, params, stage=DEPLOYED)
         deployed_f1 = evaluate(test.y, deployed.predict(test.mfcc(params), test.logmel)["ensemble"], classes)["macro_f1"]
     except ModelMismatchError as exc:
         context.log.info(f"no comparable deployed model: {exc}")
         deployed_f1 = None
+    corrected = _corrected_files(settings, classes, params, candidates, deployed)
+    if corrected["files"].iloc[0]:
+        context.log.info(f"{corrected['files'].iloc[0]} files corrected by hand: accuracy "
+                         f"{corrected['accuracy_before'].iloc[0]} before, {corrected['accuracy_after'].iloc[0]} after")
     floor = settings.min_macro_f1
     checks = [dg.AssetCheckResult(check_name=check, passed=results[name]["macro_f1"] >= floor,
                                   metadata={"macro_f1": round(results[name]["macro_f1"], 4), "floor": floor})
@@ -280,6 +310,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
                     "temperatures": candidates.temperatures, "deployed": deploy, "min_macro_f1": floor}
     voices = voice_recall(test.y, {name: probabilities[name] for name in names}, test.fine)
     every_voice_table = voice_recall(every.y, {name: every_probabilities[name] for name in names}, every.fine)
+    write_atomic(settings.layout.reports_dir / "corrected_files.json",
+                 lambda tmp: corrected.to_json(tmp, orient="records", indent=1))
     pngs = write_reports(settings.layout.reports_dir, results, classes, context_info, voices, every_voice,
                          every_voice_table, rejection)
     return dg.MaterializeResult(
@@ -298,6 +330,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
             **{f"confusion_{name}": png_image(png, f"confusion matrix of {name}") for name, png in pngs.items()},
             "deployed": deploy,
             "test_files": int(len(test.y)),
+            "corrected_files": markdown_table(corrected),
         },
         check_results=checks,
     )

@@ -12,6 +12,8 @@ AUDIO_EXTENSIONS = frozenset(
     {".wav", ".wave", ".bwf", ".aif", ".aiff", ".aifc", ".flac", ".ogg", ".oga", ".mp3", ".opus"}
 )
 
+HIDDEN_REASON = "hidden file (name starts with a dot, like macOS '._' resource forks): not classified"
+
 
 @dataclass(frozen=True)
 class AudioFile:
@@ -20,6 +22,7 @@ class AudioFile:
     size: int  # -1 when the file could not be stat-ed (e.g. a dangling link)
     mtime_ns: int
     problem: str = ""  # why the file must not be read (a link leading out of the folder), or ""
+    skipped: str = ""  # why the file is listed but not classified (a hidden file), or ""
 
 
 def is_audio_name(name: str) -> bool:
@@ -45,14 +48,16 @@ def _entry(path: Path, relpath: str, boundary: Path) -> AudioFile:
     return AudioFile(path, relpath, size, mtime_ns, problem)
 
 
-def scan_audio_files(root: Path, boundary: Path | None = None, recursive: bool = True) -> list[AudioFile]:
+def scan_audio_files(root: Path, boundary: Path | None = None, recursive: bool = True,
+                     include_hidden: bool = False) -> list[AudioFile]:
     """Every audio file under `root` by extension (any case), sorted by relative path.
 
-    Hidden files and folders (".DS_Store", macOS "._x.wav" resource forks) are not audio and
-    are skipped. Folder links are not followed (no loops, no file seen twice); a file link is
-    read only when it leads inside `boundary` (default: `root`), otherwise it is listed with
-    its `problem`. A file that cannot be stat-ed is listed with size -1, so that a later stage
-    reports it instead of losing it.
+    Hidden files and folders (".DS_Store", macOS "._x.wav" resource forks, "..wav") are not
+    audio and are skipped; with `include_hidden`, hidden files with an audio extension are
+    listed with the reason in `skipped` (hidden folders are never entered). Folder links are not
+    followed (no loops, no file seen twice); a file link is read only when it leads inside
+    `boundary` (default: `root`), otherwise it is listed with its `problem`. A file that cannot
+    be stat-ed is listed with size -1, so that a later stage reports it instead of losing it.
     """
     root = Path(root)
     if not root.is_dir():
@@ -62,10 +67,14 @@ def scan_audio_files(root: Path, boundary: Path | None = None, recursive: bool =
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if recursive else []
         for name in filenames:
-            if name.startswith(".") or not is_audio_name(name):
+            if not is_audio_name(name) or (name.startswith(".") and not include_hidden):
                 continue
             path = Path(dirpath) / name
-            found.append(_entry(path, path.relative_to(root).as_posix(), boundary))
+            relpath = path.relative_to(root).as_posix()
+            if name.startswith("."):
+                found.append(AudioFile(path, relpath, -1, 0, skipped=HIDDEN_REASON))
+            else:
+                found.append(_entry(path, relpath, boundary))
     found.sort(key=lambda f: f.relpath)
     return found
 

@@ -73,8 +73,9 @@ def curate(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Apply the rules to the label_extraction table; returns (curated set, rejected files with reasons).
 
-    The curated set has path, sha256, fine_label, label, group, split; rejects have path,
-    sha256, status, reason. Every labelled file is in exactly one of them.
+    The curated set has path, sha256, fine_label, label, group, source (library, or correction:
+    an archive file labelled by hand, with an absolute path and its pack as group), split;
+    rejects have path, sha256, status, reason. Every labelled file is in exactly one of them.
     """
     rejects: list[dict] = []
     kept: list[dict] = []
@@ -90,13 +91,16 @@ def curate(
             rejects.append({"path": row.path, "sha256": row.sha256, "status": "rejected", "reason": problem})
             continue
         seen_hashes[row.sha256] = row.path
-        kept.append({"path": row.path, "sha256": row.sha256, "fine_label": row.fine_label,
-                     "label": row.label, "group": group_of(row.path)})
+        given_group = getattr(row, "group", "")  # corrected archive files come with their pack as group
+        kept.append({"path": row.path, "sha256": row.sha256, "fine_label": row.fine_label, "label": row.label,
+                     "group": given_group or group_of(row.path),
+                     "source": "correction" if getattr(row, "source", "") == "correction" else "library"})
     for row in labels[labels["status"] != "labelled"].itertuples(index=False):
         rejects.append({"path": row.path, "sha256": row.sha256, "status": row.status, "reason": row.rule})
-    curated = pd.DataFrame(kept, columns=["path", "sha256", "fine_label", "label", "group"])
-    if curated["group"].nunique() < 3:  # a flat library: split by instrument instead of by folder
-        curated["group"] = curated["path"].map(instrument_of)
+    curated = pd.DataFrame(kept, columns=["path", "sha256", "fine_label", "label", "group", "source"])
+    library = curated["source"] == "library"
+    if curated.loc[library, "group"].nunique() < 3:  # a flat library: split by instrument instead of by folder
+        curated.loc[library, "group"] = curated.loc[library, "path"].map(instrument_of)
     curated["split"] = grouped_split(curated["label"], curated["group"], rules, seed, curated["fine_label"])
     return curated, pd.DataFrame(rejects, columns=["path", "sha256", "status", "reason"])
 

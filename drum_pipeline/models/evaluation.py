@@ -174,3 +174,11 @@ def write_reports(reports_dir: Path, results: dict[str, dict], classes: list[str
          "rejection": {key: value.to_dict("records") if isinstance(value, pd.DataFrame) else value
                        for key, value in (rejection or {}).items()}}, indent=2))
     return pngs
+
+
+def corrected_files_table(truth: list[str], before: list[str], after: list[str]) -> pd.DataFrame:
+    """How the models did on the archive files the user corrected: before (the models deployed
+    when the retrain began) and after (the retrained candidates), as the share of files right."""
+    n = len(truth)
+    right = lambda labels: round(float(np.mean(np.array(labels) == np.array(truth))), 4) if n else None  # noqa: E731
+    return pd.DataFrame([{"files": n, "accuracy_before": right(before), "accuracy_after": right(after)}])

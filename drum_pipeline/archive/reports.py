@@ -1,0 +1,114 @@
+"""Reports from the archive index alone (no models, no audio): the review queue (the files most
+worth a look) and the folder report (which folders the owner already sorted, and what is in the rest)."""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pandas as pd
+
+from drum_pipeline.archive.index import SortingRules
+
+NEAR_THRESHOLD = 0.1  # a confidence this close to the threshold could go either way
+PRESORTED_SHARE = 0.9  # a folder whose name and audio agree on this share of its files is pre-sorted
+REVIEW_COLUMNS = ["rank", "path", "label", "predicted_label", "confidence", "model1_label", "model2_label",
+                  "folder_label", "novelty", "score", "why", "uri"]
+FOLDER_COLUMNS = ["folder", "pack", "files", "name_claims", "audio_mix", "maker", "name_agrees", "state",
+                  "suggested_label"]
+
+
+def review_queue(index: pd.DataFrame, archive_root: Path, rules: SortingRules = SortingRules()) -> pd.DataFrame:
+    """The classified files a correction would teach most, best first.
+
+    A file is listed when Model 1 and Model 2 disagree, its confidence is within NEAR_THRESHOLD
+    of the threshold, its folder name claims another class than the audio, or it is novel
+    (novelty over 1: farther from the known sounds than they are from each other). Its score
+    adds the uncertainty (1 - confidence), 1 for each of the first three, and the novelty over 1
+    (at most 1): the more the models doubt and the more signals point at a mistake, the more
+    a correction teaches. Files already corrected, duplicates, errors and skipped files are left out.
+    """
+    if index.empty:
+        return pd.DataFrame(columns=REVIEW_COLUMNS)
+    rows = index[index["status"] == "ok"]
+    if "label_source" in rows.columns:
+        rows = rows[rows["label_source"] != "correction"]
+    confidence = rows["confidence"].astype(float)
+    novelty = rows["novelty"].astype(float).fillna(0.0)
+    signals = {
+        "models disagree": rows["model1_label"] != rows["model2_label"],
+        "near the threshold": (confidence - rules.confidence_threshold).abs() <= NEAR_THRESHOLD,
+        "folder name disagrees": (rows["folder_label"] != "") & (rows["folder_label"] != rows["predicted_label"]),
+        "novel": novelty > 1.0,
+    }
+    flagged = np.logical_or.reduce([flag.to_numpy() for flag in signals.values()])
+    score = ((1 - confidence) + sum(signals[name].astype(float) for name in list(signals)[:3])
+             + (novelty - 1).clip(0, 1))
+    why = [", ".join(name for name, flag in signals.items() if flag.loc[i]) for i in rows.index]
+    root = Path(archive_root).absolute()
+    queue = rows.assign(score=score.round(3), why=why, uri=[(root / p).as_uri() for p in rows["path"]])[flagged]
+    queue = queue.sort_values(["score", "path"], ascending=[False, True]).reset_index(drop=True)
+    queue["rank"] = np.arange(1, len(queue) + 1)
+    return queue[REVIEW_COLUMNS].round({"confidence": 3, "novelty": 2})
+
+
+def audio_labels(index: pd.DataFrame) -> pd.Series:
+    """What the audio says of each row: the models' class, or the user's where corrected."""
+    labels = index["predicted_label"].fillna("")
+    if "label_source" in index.columns:
+        labels = labels.where(index["label_source"] != "correction", index["label"])
+    return labels
+
+
+def folder_report(index: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Per folder holding classified files: what its name claims (the nearest folder name the
+    taxonomy reads, as the index's folder_label), the class mix of its audio, the maker, the share
+    of files where name and audio agree, its state and the suggested class; and a summary.
+
+    States: `pre-sorted` (the name claims a class and at least PRESORTED_SHARE of the audio
+    agrees), `one class` (no such name, but that share of the audio is one class), `mixed`.
+    The suggested class is the claim of a pre-sorted folder, the class of a one-class folder,
+    and empty for a mixed one (sort it file by file)."""
+    rows = index[index["status"].isin(["ok", "duplicate"])].copy() if len(index) else pd.DataFrame()
+    if rows.empty:
+        return pd.DataFrame(columns=FOLDER_COLUMNS), {"folders": 0, "files": 0, "presorted_files": 0,
+                                                      "presorted_share": 0.0}
+    rows["audio"] = audio_labels(rows)
+    rows["folder"] = [str(PurePosixPath(p).parent) for p in rows["path"]]
+    report = []
+    for folder, group in rows.groupby("folder", sort=True):
+        mix = group["audio"].value_counts()
+        claim = _most_common(group["folder_label"])
+        agrees = float((group["audio"] == claim).mean()) if claim else 0.0
+        top_share = float(mix.iloc[0] / len(group))
+        if claim and agrees >= PRESORTED_SHARE:
+            state, suggested = "pre-sorted", claim
+        elif top_share >= PRESORTED_SHARE:
+            state, suggested = "one class", str(mix.index[0])
+        else:
+            state, suggested = "mixed", ""
+        report.append({"folder": folder, "pack": group["pack"].iloc[0], "files": len(group), "name_claims": claim,
+                       "audio_mix": ", ".join(f"{label} {count}" for label, count in mix.items()),
+                       "maker": _most_common(group["maker"]), "name_agrees": round(agrees, 3),
+                       "state": state, "suggested_label": suggested})
+    table = pd.DataFrame(report, columns=FOLDER_COLUMNS)
+    presorted = int(table.loc[table["state"] == "pre-sorted", "files"].sum())
+    summary = {"folders": len(table), "files": int(table["files"].sum()), "presorted_files": presorted,
+               "presorted_share": round(presorted / max(int(table["files"].sum()), 1), 3),
+               **{f"{state.replace(' ', '_').replace('-', '')}_folders": int((table["state"] == state).sum())
+                  for state in ("pre-sorted", "one class", "mixed")}}
+    return table, summary
+
+
+def _most_common(values: pd.Series) -> str:
+    values = values.fillna("")
+    values = values[values != ""]
+    return str(values.value_counts().index[0]) if len(values) else ""
+
+
+def folder_summary_line(summary: dict) -> str:
+    """The folder report's summary in one sentence."""
+    return (f"{summary['presorted_files']} of {summary['files']} classified files "
+            f"({summary['presorted_share']:.0%}) sit in {summary.get('presorted_folders', 0)} folders the owner "
+            f"already sorted; {summary.get('one_class_folders', 0)} more folders hold one class under a name that "
+            f"does not say it, {summary.get('mixed_folders', 0)} are mixed")
