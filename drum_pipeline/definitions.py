@@ -19,6 +19,7 @@ from drum_pipeline.assets.labels import curated_training_set, label_extraction
 from drum_pipeline.assets.models import (
                                          cross_validation,
                                          evaluation_report,
+                                         inference_bundle,
                                          model1,
                                          model2_classifier,
                                          model2_encoder,
@@ -30,8 +31,8 @@ from drum_pipeline.resources import DrumPipelineConfig
 defs = dg.Definitions(
     assets=[sample_library, sample_archive, taxonomy, label_extraction, curated_training_set,
             mfcc_features, spectrogram_features, audio_statistics,
-            model1, model2_encoder, model2_classifier, evaluation_report, cross_validation,
-            archive_index, rebuilt_archive],
+            model1, model2_encoder, model2_classifier, evaluation_report, inference_bundle,
+            cross_validation, archive_index, rebuilt_archive],
     jobs=ALL_JOBS,
     sensors=[archive_sensor, automation_sensor],
     schedules=[daily_rescan],

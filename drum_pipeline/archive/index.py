@@ -21,7 +21,9 @@ from drum_pipeline.audio.folders import AudioFile, fingerprint, scan_audio_files
 from drum_pipeline.audio.hashing import HashCache
 from drum_pipeline.labels.names import nearest_folder
 from drum_pipeline.labels.taxonomy import Taxonomy, load_taxonomy
+from drum_pipeline.models.bundle import REFERENCE_TABLE, bundle_sources, export_bundle, is_current, load_bundle
 from drum_pipeline.models.inference import ModelSet, Reference, distances, load_model_set
+from drum_pipeline.models.store import ModelMismatchError
 
 ROOT_PACK = "(archive root)"
 UNSORTED = "unsorted"
@@ -76,13 +78,38 @@ class Classifier:
     reference: Reference
 
 
-def load_classifier(settings) -> Classifier:
-    """The deployed models of `settings`' output folder; ModelMismatchError when there are none."""
+def load_classifier(settings, bundle_dir: Path | None = None, log: Callable[[str], None] | None = None) -> Classifier:
+    """The inference bundle of `settings`' output folder (or `bundle_dir`): the deployed models and
+    the known sounds, without TensorFlow. A missing or outdated bundle of the output folder is
+    exported first (that needs TensorFlow); ModelMismatchError when there are no models."""
     taxonomy = load_taxonomy(settings.taxonomy_path)
     params = FeatureParams()
-    models = load_model_set(settings.layout.models_dir, list(taxonomy.classes), params)
-    reference = build_reference(models, settings.layout.read_table("spectrogram_features"), params)
+    if bundle_dir is None:
+        bundle_dir = settings.layout.bundle_dir
+        if not is_current(bundle_dir, settings.layout.models_dir, settings.layout.table_path(REFERENCE_TABLE)):
+            if log:
+                log(f"exporting the deployed models to {bundle_dir} (the bundle is missing or older than them)")
+            export_inference_bundle(settings)
+    models, reference = load_bundle(bundle_dir, list(taxonomy.classes), params)
     return Classifier(taxonomy, params, models, reference)
+
+
+def export_inference_bundle(settings, target: Path | None = None) -> Path:
+    """Export the deployed models and the known sounds of `settings`' output folder as the
+    inference bundle (default: its layout's bundle_dir). Needs TensorFlow."""
+    layout = settings.layout
+    if not (layout.models_dir / "deployed").exists():
+        raise ModelMismatchError(f"no deployed models in {layout.models_dir}: run `drum-pipeline run` first")
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        raise ModelMismatchError("exporting the inference bundle needs TensorFlow: pip install 'drum-pipeline[train]', "
+                                 "or copy a bundle made by `drum-pipeline export` and pass --bundle") from None
+    sources = bundle_sources(layout.models_dir, layout.table_path(REFERENCE_TABLE))
+    params = FeatureParams()
+    models = load_model_set(layout.models_dir, list(load_taxonomy(settings.taxonomy_path).classes), params)
+    reference = build_reference(models, layout.read_table(REFERENCE_TABLE), params)
+    return export_bundle(models, reference, params, target or layout.bundle_dir, sources)
 
 
 def build_reference(models: ModelSet, spectrograms: pd.DataFrame, params) -> Reference:

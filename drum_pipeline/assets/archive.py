@@ -48,7 +48,7 @@ def archive_index(context: dg.AssetExecutionContext, config: DrumPipelineConfig)
     too long for a one-shot, or unlike any known drum sound, the label is `unsorted`."""
     settings = config.settings()
     pack = context.partition_key
-    classifier = load_classifier(settings)
+    classifier = load_classifier(settings, log=context.log.info)
     with HashCache(settings.layout.hash_cache_path) as hashes, \
             FeatureCache(settings.layout.cache_dir, classifier.params) as cache:
         table, work = index_pack(settings, pack, classifier, hashes, cache,

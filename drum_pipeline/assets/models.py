@@ -229,6 +229,20 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
     )
 
 
+@dg.asset(group_name="models", deps=[evaluation_report], code_version="1", automation_condition=AUTOMATION)
+def inference_bundle(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
+    """The deployed models exported for production (models/bundle/): LiteRT files of Model 1,
+    Model 2's classifier and its encoder, the classes, the feature parameters and their digest,
+    the temperatures and the known sounds. Archive classification runs on it, without TensorFlow."""
+    from drum_pipeline.archive.index import export_inference_bundle
+
+    target = export_inference_bundle(config.settings())
+    megabytes = sum(f.stat().st_size for f in target.iterdir()) / 2**20
+    context.log.info(f"inference bundle in {target}: {megabytes:.1f} MB")
+    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(target)),
+                                          "megabytes": dg.MetadataValue.float(round(megabytes, 2))})
+
+
 @dg.asset(group_name="model_selection", deps=["spectrogram_features", "taxonomy"], code_version="2")
 def cross_validation(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
     """Grouped cross-validation by pack over a small grid of training configurations (Model 1 for
