@@ -24,6 +24,7 @@ from drum_pipeline.labels.taxonomy import Taxonomy, load_taxonomy
 from drum_pipeline.models.bundle import REFERENCE_TABLE, bundle_sources, export_bundle, is_current, load_bundle
 from drum_pipeline.models.inference import ModelSet, Reference, distances, load_model_set
 from drum_pipeline.models.store import ModelMismatchError
+from drum_pipeline.progress import StageTimes
 
 ROOT_PACK = "(archive root)"
 UNSORTED = "unsorted"
@@ -120,11 +121,16 @@ def build_reference(models: ModelSet, spectrograms: pd.DataFrame, params) -> Ref
 
 
 def index_pack(settings, pack: str, classifier: Classifier, hashes: HashCache, cache: FeatureCache,
-               progress: Callable[[int, int], None] | None = None) -> tuple[pd.DataFrame, dict]:
+               progress: Callable[[int, int], None] | None = None,
+               times: StageTimes | None = None) -> tuple[pd.DataFrame, dict]:
     """Classify one pack of `settings`' archive and write its index partition (Parquet and JSON lines)."""
-    table, work = classify_pack(pack_files(settings.archive_dir, pack), pack, hashes, cache, classifier,
-                                settings.sorting_rules(), progress=progress)
-    settings.layout.write_partition("archive_index", pack, table)
+    times = times or StageTimes()
+    with times("discovery"):
+        files = pack_files(settings.archive_dir, pack)
+    table, work = classify_pack(files, pack, hashes, cache, classifier, settings.sorting_rules(), progress=progress,
+                                times=times)
+    with times("index"):
+        settings.layout.write_partition("archive_index", pack, table)
     return table, work
 
 
@@ -137,36 +143,49 @@ def classify_pack(
     rules: SortingRules = SortingRules(),
     chunk_size: int = 2048,
     progress: Callable[[int, int], None] | None = None,
+    times: StageTimes | None = None,
 ) -> tuple[pd.DataFrame, dict]:
-    """The index rows of one pack (columns INDEX_COLUMNS, sorted by path) and counters of the work done."""
+    """The index rows of one pack (columns INDEX_COLUMNS, sorted by path) and counters of the work done;
+    `times` adds up the seconds of each stage."""
     taxonomy, models, reference = classifier.taxonomy, classifier.models, classifier.reference
+    times = times or StageTimes()
     rows: dict[str, dict] = {}
     first_of_hash: dict[str, str] = {}
-    for f in sorted(files, key=lambda f: f.relpath):
-        row = {column: None for column in INDEX_COLUMNS}
-        folder, claim = nearest_folder(taxonomy, f.relpath)
-        row.update(path=f.relpath, pack=pack, size=f.size, error="", reason="", duplicate_of="",
-                   folder_label=claim.label if claim.status == "labelled" else "", maker=taxonomy.maker(f.relpath))
-        try:
-            if f.problem:
-                raise OSError(f.problem)
-            row["sha256"] = hashes.sha256(f.path)
-        except OSError as exc:
-            row.update(sha256="", status="error", label=UNSORTED, error=f"cannot read: {exc.strerror or exc}")
-        if row["sha256"]:
-            if row["sha256"] in first_of_hash:
-                row.update(status="duplicate", duplicate_of=first_of_hash[row["sha256"]])
-            else:
-                first_of_hash[row["sha256"]] = f.relpath
-        rows[f.relpath] = row
-    hashes.flush()
+    readable = [f for f in files if not f.problem]  # a link leading out of the archive is never read
+    with times("hashing"):
+        digests = dict(zip((f.relpath for f in readable), hashes.sha256_many([f.path for f in readable]), strict=True))
+    with times("index"):  # the rows: folder claim, maker, duplicates
+        for f in sorted(files, key=lambda f: f.relpath):
+            row = {column: None for column in INDEX_COLUMNS}
+            folder, claim = nearest_folder(taxonomy, f.relpath)
+            row.update(path=f.relpath, pack=pack, size=f.size, error="", reason="", duplicate_of="",
+                       folder_label=claim.label if claim.status == "labelled" else "", maker=taxonomy.maker(f.relpath))
+            row["sha256"] = digests.get(f.relpath, OSError(f.problem))
+            if isinstance(row["sha256"], OSError):
+                exc = row["sha256"]
+                row.update(sha256="", status="error", label=UNSORTED, error=f"cannot read: {exc.strerror or exc}")
+            if row["sha256"]:
+                if row["sha256"] in first_of_hash:
+                    row.update(status="duplicate", duplicate_of=first_of_hash[row["sha256"]])
+                else:
+                    first_of_hash[row["sha256"]] = f.relpath
+            rows[f.relpath] = row
 
     originals = list(first_of_hash.items())
     by_path = {f.relpath: f.path for f in files}
-    report = extract_missing(((sha, by_path[path]) for sha, path in originals), cache, progress=progress)
+    report = extract_missing(((sha, by_path[path]) for sha, path in originals), cache, progress=progress, times=times)
     for start in range(0, len(originals), chunk_size):
-        _classify_chunk(originals[start : start + chunk_size], rows, cache, models, reference, rules)
+        _classify_chunk(originals[start : start + chunk_size], rows, cache, models, reference, rules, times)
 
+    with times("index"):
+        table = _index_table(rows)
+    return table, {
+        "files": len(files), "hashed": hashes.misses, "extracted": report.extracted, "cached": report.cached,
+        "decode_failed": report.failed}
+
+
+def _index_table(rows: dict[str, dict]) -> pd.DataFrame:
+    """The rows as a table: duplicates copy their original's results, and folder_agrees is set."""
     for row in rows.values():
         if row["status"] == "duplicate":
             original = rows[row["duplicate_of"]]
@@ -176,13 +195,12 @@ def classify_pack(
         row["folder_agrees"] = bool(row["folder_label"]) and row["folder_label"] == row["predicted_label"]
     table = pd.DataFrame(list(rows.values()), columns=INDEX_COLUMNS)
     return table.astype({"confidence": float, "model1_confidence": float, "model2_confidence": float,
-                         "novelty": float, "duration": float}), {
-        "files": len(files), "hashed": hashes.misses, "extracted": report.extracted, "cached": report.cached,
-        "decode_failed": report.failed}
+                         "novelty": float, "duration": float})
 
 
-def _classify_chunk(originals, rows, cache, models, reference, rules) -> None:
-    records = {r.sha256: r for r in cache.get(sha for sha, _ in originals)}
+def _classify_chunk(originals, rows, cache, models, reference, rules, times: StageTimes) -> None:
+    with times("features"):  # read back from the feature cache
+        records = {r.sha256: r for r in cache.get(sha for sha, _ in originals)}
     decoded = []
     for sha, path in originals:
         record = records.get(sha)
@@ -194,13 +212,14 @@ def _classify_chunk(originals, rows, cache, models, reference, rules) -> None:
         decoded.append((path, record))
     if not decoded:
         return
-    mfcc = np.stack([r.mfcc for _, r in decoded])
-    logmel = np.stack([r.logmel for _, r in decoded])
-    probabilities = models.predict(mfcc, logmel)
-    classes = np.array(models.classes)
-    ensemble = probabilities["ensemble"]
-    predicted = classes[ensemble.argmax(axis=1)]
-    fine, novelty = reference.fine_labels_and_novelty(models.embed(logmel), list(predicted))
+    with times("inference"):
+        mfcc = np.stack([r.mfcc for _, r in decoded])
+        logmel = np.stack([r.logmel for _, r in decoded])
+        probabilities = models.predict(mfcc, logmel)
+        classes = np.array(models.classes)
+        ensemble = probabilities["ensemble"]
+        predicted = classes[ensemble.argmax(axis=1)]
+        fine, novelty = reference.fine_labels_and_novelty(models.embed(logmel), list(predicted))
     for i, (path, _) in enumerate(decoded):
         row = rows[path]
         row.update(
