@@ -42,7 +42,3 @@ class StageTimes:
             elapsed = time.perf_counter() - start
             with self._lock:
                 self.seconds[stage] = self.seconds.get(stage, 0.0) + elapsed
-
-    def add(self, other: StageTimes) -> None:
-        for stage, seconds in other.seconds.items():
-            self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
