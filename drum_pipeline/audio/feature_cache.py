@@ -107,19 +107,15 @@ def _array(blob: bytes | None, shape: tuple[int, int]) -> np.ndarray | None:
 
 def _decode(path: Path, params: FeatureParams, times: StageTimes) -> tuple[np.ndarray | None, dict, str]:
     with times("decoding"):
-        return _decode_window(path, params)
-
-
-def _decode_window(path: Path, params: FeatureParams) -> tuple[np.ndarray | None, dict, str]:
-    try:
-        audio = load_window(path, params.sample_rate, params.decode_seconds)
-    except AudioLoadError as exc:
-        return None, {}, str(exc)
-    samples = audio.samples
-    stats = {"duration": round(audio.source_duration, 4), "sample_rate": audio.source_sample_rate,
-             "channels": audio.channels, "format": f"{audio.format}/{audio.subtype}",
-             "peak": float(np.max(np.abs(samples))), "rms": float(np.sqrt(np.mean(samples**2)))}
-    return analysed_window(samples, params), stats, ""
+        try:
+            audio = load_window(path, params.sample_rate, params.decode_seconds)
+        except AudioLoadError as exc:
+            return None, {}, str(exc)
+        samples = audio.samples
+        stats = {"duration": round(audio.source_duration, 4), "sample_rate": audio.source_sample_rate,
+                 "channels": audio.channels, "format": f"{audio.format}/{audio.subtype}",
+                 "peak": float(np.max(np.abs(samples))), "rms": float(np.sqrt(np.mean(samples**2)))}
+        return analysed_window(samples, params), stats, ""
 
 
 def extract_missing(
