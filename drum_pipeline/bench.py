@@ -33,6 +33,7 @@ from drum_pipeline.audio.features import FeatureParams
 from drum_pipeline.audio.folders import scan_audio_files
 from drum_pipeline.audio.hashing import HashCache
 from drum_pipeline.demo import synth
+from drum_pipeline.progress import StageTimes
 from drum_pipeline.settings import Settings
 
 
@@ -104,19 +105,23 @@ def _bench_settings(archive: Path, output: Path, models_from: Settings) -> Setti
 
 def classify_archive(settings: Settings, packs: list[str] | None = None) -> dict:
     """The pipeline's archive path for `packs` (default: all): discovery, hashing, features,
-    classification, the index written. Returns counters and seconds."""
+    classification, the index written, with the models and known sounds loaded inside the time.
+    Returns counters, seconds, and the seconds of each stage (`stages`; threads' time added up)."""
     start = time.perf_counter()
-    classifier = load_classifier(settings)
-    packs = list_packs(settings.archive_dir) if packs is None else packs
+    times = StageTimes()
+    with times("loading the models"):
+        classifier = load_classifier(settings)
+    with times("discovery"):
+        packs = list_packs(settings.archive_dir) if packs is None else packs
     totals = {"files": 0, "hashed": 0, "extracted": 0}
     with HashCache(settings.layout.hash_cache_path) as hashes, \
             FeatureCache(settings.layout.cache_dir, classifier.params) as cache:
         for pack in packs:
             hashes.misses = 0
-            _, work = index_pack(settings, pack, classifier, hashes, cache)
+            _, work = index_pack(settings, pack, classifier, hashes, cache, times=times)
             for key in totals:
                 totals[key] += work[key]
-    return {**totals, "packs": len(packs), "seconds": time.perf_counter() - start}
+    return {**totals, "packs": len(packs), "seconds": time.perf_counter() - start, "stages": times.seconds}
 
 
 def rescan(settings: Settings, known: dict[str, str]) -> dict:
@@ -174,6 +179,10 @@ def run_benchmark(work_dir: Path, models_from: Settings, files: int | None = Non
     results["pipeline_seconds"] = cold["seconds"]
     results["pipeline_vs_limit"] = results["pipeline_files_per_s"] / results["limit_files_per_s"]
     results["pipeline_vs_peer"] = results["pipeline_files_per_s"] / results["peer_files_per_s"]
+    results["pipeline_load_seconds"] = cold["stages"].pop("loading the models")
+    results["pipeline_stage_ms_per_file"] = {stage: 1000 * seconds / cold["files"]
+                                             for stage, seconds in cold["stages"].items()}
+    results["load_avg"] = os.getloadavg()
     known = pack_fingerprints(archive)
     unchanged = rescan(settings, known)
     results["rescan_unchanged_seconds"], results["rescan_unchanged_classified"] = unchanged["seconds"], unchanged["files"]
@@ -254,6 +263,9 @@ def format_results(results: dict) -> str:
         ("pipeline, cold (hash, decode, features, classify, index)", f"{results['pipeline_files_per_s']:.0f} files/s"),
         ("pipeline / limit (target >= 0.5)", f"{results['pipeline_vs_limit']:.2f}"),
         ("pipeline / peer (target >= 5)", f"{results['pipeline_vs_peer']:.1f}"),
+        ("  loading the models and known sounds (bundle)", f"{results['pipeline_load_seconds']:.2f} s"),
+        *((f"  {stage}", f"{ms:.2f} ms per file" + (f" (on {results['cores']} threads)" if stage == "decoding" else ""))
+          for stage, ms in results["pipeline_stage_ms_per_file"].items()),
         ("re-scan, nothing changed", f"{results['rescan_unchanged_seconds']:.2f} s, "
                                      f"{results['rescan_unchanged_classified']} files classified"),
     ]
@@ -269,5 +281,6 @@ def format_results(results: dict) -> str:
                          f"{results[f'runs_{executor}_overhead_per_partition_seconds']:.1f} s per partition"))
     rows += [(f"peak RSS, {key.rsplit('_', 1)[1]} files", f"{value:.0f} MB")
              for key, value in results.items() if key.startswith("peak_rss_mb_")]
+    rows.append(("machine load (1, 5, 15 min) before the pipeline", " ".join(f"{x:.1f}" for x in results["load_avg"])))
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

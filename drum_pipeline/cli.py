@@ -87,7 +87,7 @@ def _classify(args: argparse.Namespace) -> int:
     """Classify audio files or folders with the deployed models (nothing is written but caches)."""
     from tqdm import tqdm
 
-    from drum_pipeline.archive.index import classify_pack, load_classifier
+    from drum_pipeline.archive.index import classify_pack, detector_dir, load_classifier, sorting_rules_from
     from drum_pipeline.audio.feature_cache import FeatureCache
     from drum_pipeline.audio.folders import AudioFile, scan_audio_files
     from drum_pipeline.audio.hashing import HashCache
@@ -109,7 +109,8 @@ def _classify(args: argparse.Namespace) -> int:
         print("drum-pipeline: no audio files to classify", file=sys.stderr)
         return 1
     settings = _settings(args)
-    classifier = load_classifier(settings)
+    bundle = Path(args.bundle).expanduser() if args.bundle else None
+    classifier = load_classifier(settings, bundle, log=lambda line: print(f"drum-pipeline: {line}", file=sys.stderr))
     bar = tqdm(total=len(files), unit="file", disable=len(files) < 200 or not sys.stderr.isatty(), file=sys.stderr)
 
     def progress(done: int, total: int) -> None:
@@ -118,7 +119,8 @@ def _classify(args: argparse.Namespace) -> int:
 
     with HashCache(settings.layout.hash_cache_path) as hashes, FeatureCache(settings.layout.cache_dir,
                                                                              classifier.params) as cache:
-        table, _ = classify_pack(files, "cli", hashes, cache, classifier, settings.sorting_rules(), progress=progress)
+        rules = sorting_rules_from(detector_dir(settings, bundle), settings.confidence_threshold)
+        table, _ = classify_pack(files, "cli", hashes, cache, classifier, rules, progress=progress)
     bar.close()
     columns = ["path", "status", "label", "fine_label", "confidence", "reason", "error"]
     shown = table[columns] if args.format == "table" else table.drop(columns=["pack"])
@@ -127,6 +129,22 @@ def _classify(args: argparse.Namespace) -> int:
     if failed and args.format == "table":
         print(f"{failed} of {len(table)} files could not be read (status error)", file=sys.stderr)
     return 0 if failed < len(table) else 1
+
+
+def _export(args: argparse.Namespace) -> int:
+    """Export the deployed models, the label mapping, the feature parameters and the known sounds
+    as the inference bundle (LiteRT), which classifies without TensorFlow."""
+    import time
+
+    from drum_pipeline.archive.index import export_inference_bundle, load_classifier
+
+    settings = _settings(args)
+    target = export_inference_bundle(settings, Path(args.to).expanduser() if args.to else None)
+    start = time.perf_counter()
+    load_classifier(settings, target)
+    print(f"inference bundle in {target} ({sum(f.stat().st_size for f in target.iterdir()) / 2**20:.1f} MB, "
+          f"loads in {time.perf_counter() - start:.2f} s)")
+    return 0
 
 
 def _rebuild(args: argparse.Namespace) -> int:
@@ -398,6 +416,12 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders")
     classify.add_argument("--threshold", type=float,
                           help="confidence under which a file is unsorted (default: the calibrated one)")
+    classify.add_argument("--bundle", metavar="DIR", help="the inference bundle to classify with (default: the output "
+                          "folder's models/bundle, exported first when missing or older than the deployed models)")
+
+    export = command("export", _export, "export the deployed models as the inference bundle (no TensorFlow to classify)",
+                     "drum-pipeline export --to /mnt/share/drum-bundle", formats=False)
+    export.add_argument("--to", metavar="DIR", help="where the bundle goes (default: models/bundle in the output folder)")
 
     rebuild = command("rebuild", _rebuild, "regenerate the sorted mirror from the index",
                       "drum-pipeline rebuild --mode copy --threshold 0.7 --dry-run")

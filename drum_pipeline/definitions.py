@@ -20,6 +20,7 @@ from drum_pipeline.assets.models import (
                                          cross_validation,
                                          drum_detector,
                                          evaluation_report,
+                                         inference_bundle,
                                          model1,
                                          model2_classifier,
                                          model2_encoder,
@@ -31,8 +32,8 @@ from drum_pipeline.resources import DrumPipelineConfig
 defs = dg.Definitions(
     assets=[sample_library, sample_archive, taxonomy, corrections, label_extraction, curated_training_set,
             mfcc_features, spectrogram_features, audio_statistics,
-            model1, model2_encoder, model2_classifier, drum_detector, evaluation_report, cross_validation,
-            archive_index, rebuilt_archive, review_queue, folder_report],
+            model1, model2_encoder, model2_classifier, drum_detector, evaluation_report, inference_bundle,
+            cross_validation, archive_index, rebuilt_archive, review_queue, folder_report],
     jobs=ALL_JOBS,
     sensors=[archive_sensor, automation_sensor],
     schedules=[daily_rescan],

@@ -53,6 +53,11 @@ class OutputLayout:
         return self.root / "models"
 
     @property
+    def bundle_dir(self) -> Path:
+        """The inference bundle: the deployed models exported for classifying without TensorFlow."""
+        return self.models_dir / "bundle"
+
+    @property
     def reports_dir(self) -> Path:
         return self.root / "reports"
 

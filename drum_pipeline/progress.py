@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 
 
 class ProgressLog:
@@ -21,3 +23,22 @@ class ProgressLog:
         rate = done / max(now - self._start, 1e-9)
         left = (total - done) / rate if rate > 0 else 0.0
         self._log(f"{self._what}: {done}/{total} files, {rate:.0f} files/s, {left:.0f} s left")
+
+
+class StageTimes:
+    """Seconds spent per stage (discovery, hashing, decoding, ...), added up across calls and
+    threads: `with times("decoding"): ...`. Stages on worker threads add each thread's time."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def __call__(self, stage: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - start
+            with self._lock:
+                self.seconds[stage] = self.seconds.get(stage, 0.0) + elapsed

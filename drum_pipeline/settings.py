@@ -96,9 +96,10 @@ class Settings:
     def sorting_rules(self):
         """When a classified archive file goes to unsorted: the deployed calibration, with the
         confidence threshold of this run's settings if one is set."""
-        from drum_pipeline.archive.index import sorting_rules_from
+        from drum_pipeline.archive.index import DETECTOR, sorting_rules_from
+        from drum_pipeline.models.store import DEPLOYED, model_dir
 
-        return sorting_rules_from(self.layout.models_dir, self.confidence_threshold)
+        return sorting_rules_from(model_dir(self.layout.models_dir, DETECTOR, DEPLOYED), self.confidence_threshold)
 
     @property
     def layout(self) -> OutputLayout:

@@ -72,9 +72,7 @@ def test_reasons_never_print_a_value_equal_to_its_threshold():
 
 def test_the_deployed_calibration_is_read_and_an_explicit_threshold_wins(tmp_path):
     assert sorting_rules_from(tmp_path) == SortingRules()
-    folder = tmp_path / "deployed" / "drum_detector"
-    folder.mkdir(parents=True)
-    (folder / "labels.json").write_text(json.dumps({"sorting": {"drum_threshold": 0.4, "confidence_threshold": 0.3}}))
+    (tmp_path / "labels.json").write_text(json.dumps({"sorting": {"drum_threshold": 0.4, "confidence_threshold": 0.3}}))
     assert sorting_rules_from(tmp_path) == SortingRules(drum_threshold=0.4, confidence_threshold=0.3)
     assert sorting_rules_from(tmp_path, 0.7).confidence_threshold == 0.7
 

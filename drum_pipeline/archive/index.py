@@ -9,6 +9,7 @@ pointing at it; copies across packs are found when the archive is rebuilt.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
@@ -23,7 +24,10 @@ from drum_pipeline.audio.folders import AudioFile, fingerprint, scan_audio_files
 from drum_pipeline.audio.hashing import HashCache
 from drum_pipeline.labels.names import nearest_folder
 from drum_pipeline.labels.taxonomy import Taxonomy, load_taxonomy
+from drum_pipeline.models.bundle import REFERENCE_TABLE, bundle_sources, export_bundle, is_current, load_bundle
 from drum_pipeline.models.inference import ModelSet, Reference, distances, load_model_set
+from drum_pipeline.models.store import ModelMismatchError
+from drum_pipeline.progress import StageTimes
 
 ROOT_PACK = "(archive root)"
 UNSORTED = "unsorted"
@@ -91,12 +95,10 @@ def calibrate_sorting_rules(drum_scores: np.ndarray, probabilities: dict[str, np
                    confidence_threshold=round(threshold_keeping(confidence, min(1.0, share)), 6))
 
 
-def sorting_rules_from(models_root: Path, confidence_threshold: float | None = None) -> SortingRules:
-    """The deployed calibration (the defaults when no detector is deployed); an explicit
-    `confidence_threshold` (DRUM_CONFIDENCE_THRESHOLD) overrides the calibrated one."""
-    from drum_pipeline.models.store import DEPLOYED, model_dir
-
-    mapping = Path(model_dir(models_root, DETECTOR, DEPLOYED)) / "labels.json"
+def sorting_rules_from(detector_dir: Path, confidence_threshold: float | None = None) -> SortingRules:
+    """The calibration kept with the drum detector in `detector_dir` (the defaults without one); an
+    explicit `confidence_threshold` (DRUM_CONFIDENCE_THRESHOLD) overrides the calibrated one."""
+    mapping = Path(detector_dir) / "labels.json"
     calibrated = json.loads(mapping.read_text()).get("sorting", {}) if mapping.exists() else {}
     rules = SortingRules(**{key: value for key, value in calibrated.items() if key in SortingRules.__dataclass_fields__})
     return rules if confidence_threshold is None else replace(rules, confidence_threshold=confidence_threshold)
@@ -143,20 +145,57 @@ class Classifier:
     detector: object = None
 
 
-def load_classifier(settings) -> Classifier:
-    """The deployed models of `settings`' output folder; ModelMismatchError when there are none."""
-    from drum_pipeline.models.store import DEPLOYED, ModelMismatchError, load_model, model_dir
+def load_classifier(settings, bundle_dir: Path | None = None, log: Callable[[str], None] | None = None) -> Classifier:
+    """The inference bundle of `settings`' output folder (or `bundle_dir`): the deployed models and
+    the known sounds, without TensorFlow, and the deployed drum detector. A missing or outdated
+    bundle of the output folder is exported first (that needs TensorFlow); ModelMismatchError when
+    there are no models."""
+    from drum_pipeline.models.store import load_model
 
     taxonomy = load_taxonomy(settings.taxonomy_path)
     params = FeatureParams()
-    models = load_model_set(settings.layout.models_dir, list(taxonomy.classes), params)
-    reference = build_reference(models, settings.layout.read_table("spectrogram_features"), params)
+    if bundle_dir is None:
+        bundle_dir = settings.layout.bundle_dir
+        if not is_current(bundle_dir, settings.layout.models_dir, settings.layout.table_path(REFERENCE_TABLE)):
+            if log:
+                log(f"exporting the deployed models to {bundle_dir} (the bundle is missing or older than them)")
+            export_inference_bundle(settings)
+    models, reference = load_bundle(bundle_dir, list(taxonomy.classes), params)
     try:
-        detector, _ = load_model(model_dir(settings.layout.models_dir, DETECTOR, DEPLOYED), list(taxonomy.classes),
-                                 params)
+        detector, _ = load_model(detector_dir(settings, bundle_dir), list(taxonomy.classes), params)
     except ModelMismatchError:
         detector = None
     return Classifier(taxonomy, params, models, reference, detector)
+
+
+def detector_dir(settings, bundle_dir: Path | None = None) -> Path:
+    """The drum detector and its calibration: in the bundle when it holds one, else the deployed one."""
+    from drum_pipeline.models.store import DEPLOYED, model_dir
+
+    if bundle_dir is not None and (Path(bundle_dir) / DETECTOR).is_dir():
+        return Path(bundle_dir) / DETECTOR
+    return model_dir(settings.layout.models_dir, DETECTOR, DEPLOYED)
+
+
+def export_inference_bundle(settings, target: Path | None = None) -> Path:
+    """Export the deployed models and the known sounds of `settings`' output folder as the
+    inference bundle (default: its layout's bundle_dir). Needs TensorFlow."""
+    layout = settings.layout
+    if not (layout.models_dir / "deployed").exists():
+        raise ModelMismatchError(f"no deployed models in {layout.models_dir}: run `drum-pipeline run` first")
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        raise ModelMismatchError("exporting the inference bundle needs TensorFlow: pip install 'drum-pipeline[train]', "
+                                 "or copy a bundle made by `drum-pipeline export` and pass --bundle") from None
+    sources = bundle_sources(layout.models_dir, layout.table_path(REFERENCE_TABLE))
+    params = FeatureParams()
+    models = load_model_set(layout.models_dir, list(load_taxonomy(settings.taxonomy_path).classes), params)
+    reference = build_reference(models, layout.read_table(REFERENCE_TABLE), params)
+    target = export_bundle(models, reference, params, target or layout.bundle_dir, sources)
+    if detector_dir(settings).is_dir():  # the detector needs no TensorFlow: it travels as it is
+        shutil.copytree(detector_dir(settings), target / DETECTOR, dirs_exist_ok=True)
+    return target
 
 
 def build_reference(models: ModelSet, spectrograms: pd.DataFrame, params) -> Reference:
@@ -167,13 +206,18 @@ def build_reference(models: ModelSet, spectrograms: pd.DataFrame, params) -> Ref
 
 
 def index_pack(settings, pack: str, classifier: Classifier, hashes: HashCache, cache: FeatureCache,
-               progress: Callable[[int, int], None] | None = None) -> tuple[pd.DataFrame, dict]:
+               progress: Callable[[int, int], None] | None = None,
+               times: StageTimes | None = None) -> tuple[pd.DataFrame, dict]:
     """Classify one pack of `settings`' archive, apply the user's corrections (label_source
     `correction`), and write its index partition (Parquet and JSON lines)."""
-    table, work = classify_pack(pack_files(settings.archive_dir, pack), pack, hashes, cache, classifier,
-                                settings.sorting_rules(), progress=progress)
-    table = apply_corrections(table, read_corrections(settings.layout.corrections_path))
-    settings.layout.write_partition("archive_index", pack, table)
+    times = times or StageTimes()
+    with times("discovery"):
+        files = pack_files(settings.archive_dir, pack)
+    table, work = classify_pack(files, pack, hashes, cache, classifier, settings.sorting_rules(), progress=progress,
+                                times=times)
+    with times("index"):
+        table = apply_corrections(table, read_corrections(settings.layout.corrections_path))
+        settings.layout.write_partition("archive_index", pack, table)
     return table, work
 
 
@@ -186,40 +230,53 @@ def classify_pack(
     rules: SortingRules = SortingRules(),
     chunk_size: int = 2048,
     progress: Callable[[int, int], None] | None = None,
+    times: StageTimes | None = None,
 ) -> tuple[pd.DataFrame, dict]:
-    """The index rows of one pack (columns INDEX_COLUMNS, sorted by path) and counters of the work done."""
+    """The index rows of one pack (columns INDEX_COLUMNS, sorted by path) and counters of the work done;
+    `times` adds up the seconds of each stage."""
     taxonomy = classifier.taxonomy
+    times = times or StageTimes()
     rows: dict[str, dict] = {}
     first_of_hash: dict[str, str] = {}
-    for f in sorted(files, key=lambda f: f.relpath):
-        row = {column: None for column in INDEX_COLUMNS}
-        folder, claim = nearest_folder(taxonomy, f.relpath)
-        row.update(path=f.relpath, pack=pack, size=f.size, error="", reason="", duplicate_of="",
-                   folder_label=claim.label if claim.status == "labelled" else "", maker=taxonomy.maker(f.relpath))
-        if f.skipped:
-            row.update(sha256="", status="skipped", label=UNSORTED, reason=f.skipped)
+    readable = [f for f in files if not f.problem and not f.skipped]  # a link leading out of the archive is never read
+    with times("hashing"):
+        digests = dict(zip((f.relpath for f in readable), hashes.sha256_many([f.path for f in readable]), strict=True))
+    with times("index"):  # the rows: folder claim, maker, duplicates
+        for f in sorted(files, key=lambda f: f.relpath):
+            row = {column: None for column in INDEX_COLUMNS}
+            folder, claim = nearest_folder(taxonomy, f.relpath)
+            row.update(path=f.relpath, pack=pack, size=f.size, error="", reason="", duplicate_of="",
+                       folder_label=claim.label if claim.status == "labelled" else "", maker=taxonomy.maker(f.relpath))
+            if f.skipped:
+                row.update(sha256="", status="skipped", label=UNSORTED, reason=f.skipped)
+                rows[f.relpath] = row
+                continue
+            row["sha256"] = digests.get(f.relpath, OSError(f.problem))
+            if isinstance(row["sha256"], OSError):
+                exc = row["sha256"]
+                row.update(sha256="", status="error", label=UNSORTED, error=f"cannot read: {exc.strerror or exc}")
+            if row["sha256"]:
+                if row["sha256"] in first_of_hash:
+                    row.update(status="duplicate", duplicate_of=first_of_hash[row["sha256"]])
+                else:
+                    first_of_hash[row["sha256"]] = f.relpath
             rows[f.relpath] = row
-            continue
-        try:
-            if f.problem:
-                raise OSError(f.problem)
-            row["sha256"] = hashes.sha256(f.path)
-        except OSError as exc:
-            row.update(sha256="", status="error", label=UNSORTED, error=f"cannot read: {exc.strerror or exc}")
-        if row["sha256"]:
-            if row["sha256"] in first_of_hash:
-                row.update(status="duplicate", duplicate_of=first_of_hash[row["sha256"]])
-            else:
-                first_of_hash[row["sha256"]] = f.relpath
-        rows[f.relpath] = row
-    hashes.flush()
 
     originals = list(first_of_hash.items())
     by_path = {f.relpath: f.path for f in files}
-    report = extract_missing(((sha, by_path[path]) for sha, path in originals), cache, progress=progress)
+    report = extract_missing(((sha, by_path[path]) for sha, path in originals), cache, progress=progress, times=times)
     for start in range(0, len(originals), chunk_size):
-        _classify_chunk(originals[start : start + chunk_size], rows, cache, classifier, rules)
+        _classify_chunk(originals[start : start + chunk_size], rows, cache, classifier, rules, times)
 
+    with times("index"):
+        table = _index_table(rows)
+    return table, {
+        "files": len(files), "hashed": hashes.misses, "extracted": report.extracted, "cached": report.cached,
+        "decode_failed": report.failed}
+
+
+def _index_table(rows: dict[str, dict]) -> pd.DataFrame:
+    """The rows as a table: duplicates copy their original's results, and folder_agrees is set."""
     for row in rows.values():
         if row["status"] == "duplicate":
             original = rows[row["duplicate_of"]]
@@ -229,16 +286,15 @@ def classify_pack(
         row["folder_agrees"] = bool(row["folder_label"]) and row["folder_label"] == row["predicted_label"]
     table = pd.DataFrame(list(rows.values()), columns=INDEX_COLUMNS)
     return table.astype({"confidence": float, "model1_confidence": float, "model2_confidence": float,
-                         "drum_score": float, "novelty": float, "duration": float, "peak": float}), {
-        "files": len(files), "hashed": hashes.misses, "extracted": report.extracted, "cached": report.cached,
-        "decode_failed": report.failed}
+                         "drum_score": float, "novelty": float, "duration": float, "peak": float})
 
 
-def _classify_chunk(originals, rows, cache, classifier: Classifier, rules: SortingRules) -> None:
+def _classify_chunk(originals, rows, cache, classifier: Classifier, rules: SortingRules, times: StageTimes) -> None:
     from drum_pipeline.models.rejection import drum_scores
 
     models, reference = classifier.models, classifier.reference
-    records = {r.sha256: r for r in cache.get(sha for sha, _ in originals)}
+    with times("features"):  # read back from the feature cache
+        records = {r.sha256: r for r in cache.get(sha for sha, _ in originals)}
     decoded = []
     for sha, path in originals:
         record = records.get(sha)
@@ -251,17 +307,18 @@ def _classify_chunk(originals, rows, cache, classifier: Classifier, rules: Sorti
         decoded.append((path, record))
     if not decoded:
         return
-    mfcc = np.stack([r.mfcc for _, r in decoded])
-    logmel = np.stack([r.logmel for _, r in decoded])
-    probabilities = models.predict(mfcc, logmel)
-    classes = np.array(models.classes)
-    ensemble = probabilities["ensemble"]
-    predicted = classes[ensemble.argmax(axis=1)]
-    fine, novelty = reference.fine_labels_and_novelty(models.embed(logmel), list(predicted))
-    scores = np.full(len(decoded), np.nan)
-    if classifier.detector is not None:
-        scores = drum_scores(classifier.detector, logmel, np.array([rows[path]["duration"] for path, _ in decoded]),
-                             classifier.params)
+    with times("inference"):
+        mfcc = np.stack([r.mfcc for _, r in decoded])
+        logmel = np.stack([r.logmel for _, r in decoded])
+        probabilities = models.predict(mfcc, logmel)
+        classes = np.array(models.classes)
+        ensemble = probabilities["ensemble"]
+        predicted = classes[ensemble.argmax(axis=1)]
+        fine, novelty = reference.fine_labels_and_novelty(models.embed(logmel), list(predicted))
+        scores = np.full(len(decoded), np.nan)
+        if classifier.detector is not None:
+            scores = drum_scores(classifier.detector, logmel,
+                                 np.array([rows[path]["duration"] for path, _ in decoded]), classifier.params)
     for i, (path, _) in enumerate(decoded):
         row = rows[path]
         row.update(

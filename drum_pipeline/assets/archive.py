@@ -54,7 +54,7 @@ def archive_index(context: dg.AssetExecutionContext, config: DrumPipelineConfig)
     confidence threshold, the label is `unsorted`, with the reason."""
     settings = config.settings()
     pack = context.partition_key
-    classifier = load_classifier(settings)
+    classifier = load_classifier(settings, log=context.log.info)
     with HashCache(settings.layout.hash_cache_path) as hashes, \
             FeatureCache(settings.layout.cache_dir, classifier.params) as cache:
         table, work = index_pack(settings, pack, classifier, hashes, cache,

@@ -370,6 +370,18 @@ def _rejection_summary(rules, keep_share, detector, params, test, test_probabili
             "test_drums_kept": sorted_share(test, test_probabilities),
             "held_out_non_drums": int(len(others.y)), "library_non_drums": library_others,
             "non_drums_rejected": round(1 - sorted_share(others, others_probabilities), 4) if len(others.y) else 0.0}
+@dg.asset(group_name="models", deps=[evaluation_report], code_version="1", automation_condition=AUTOMATION)
+def inference_bundle(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
+    """The deployed models exported for production (models/bundle/): LiteRT files of Model 1,
+    Model 2's classifier and its encoder, the classes, the feature parameters and their digest,
+    the temperatures and the known sounds. Archive classification runs on it, without TensorFlow."""
+    from drum_pipeline.archive.index import export_inference_bundle
+
+    target = export_inference_bundle(config.settings())
+    megabytes = sum(f.stat().st_size for f in target.iterdir()) / 2**20
+    context.log.info(f"inference bundle in {target}: {megabytes:.1f} MB")
+    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(target)),
+                                          "megabytes": dg.MetadataValue.float(round(megabytes, 2))})
 
 
 @dg.asset(group_name="model_selection", deps=["spectrogram_features", "taxonomy"], code_version="2")

@@ -20,6 +20,7 @@ import pandas as pd
 
 from drum_pipeline.audio.features import FeatureParams, analysed_window, compute_features
 from drum_pipeline.audio.loader import AudioLoadError, load_window
+from drum_pipeline.progress import StageTimes
 
 STAT_COLUMNS = ("duration", "sample_rate", "channels", "format", "peak", "rms",
                 "centroid_hz", "flatness", "onset_strength", "decay_seconds")
@@ -104,16 +105,17 @@ def _array(blob: bytes | None, shape: tuple[int, int]) -> np.ndarray | None:
     return None if blob is None else np.frombuffer(blob, dtype=np.float16).reshape(shape).astype(np.float32)
 
 
-def _decode(path: Path, params: FeatureParams) -> tuple[np.ndarray | None, dict, str]:
-    try:
-        audio = load_window(path, params.sample_rate, params.decode_seconds)
-    except AudioLoadError as exc:
-        return None, {}, str(exc)
-    samples = audio.samples
-    stats = {"duration": round(audio.source_duration, 4), "sample_rate": audio.source_sample_rate,
-             "channels": audio.channels, "format": f"{audio.format}/{audio.subtype}",
-             "peak": float(np.max(np.abs(samples))), "rms": float(np.sqrt(np.mean(samples**2)))}
-    return analysed_window(samples, params), stats, ""
+def _decode(path: Path, params: FeatureParams, times: StageTimes) -> tuple[np.ndarray | None, dict, str]:
+    with times("decoding"):
+        try:
+            audio = load_window(path, params.sample_rate, params.decode_seconds)
+        except AudioLoadError as exc:
+            return None, {}, str(exc)
+        samples = audio.samples
+        stats = {"duration": round(audio.source_duration, 4), "sample_rate": audio.source_sample_rate,
+                 "channels": audio.channels, "format": f"{audio.format}/{audio.subtype}",
+                 "peak": float(np.max(np.abs(samples))), "rms": float(np.sqrt(np.mean(samples**2)))}
+        return analysed_window(samples, params), stats, ""
 
 
 def extract_missing(
@@ -122,13 +124,16 @@ def extract_missing(
     workers: int = 2,
     batch_size: int = 256,
     progress: Callable[[int, int], None] | None = None,
+    times: StageTimes | None = None,
 ) -> ExtractionReport:
     """Decode and compute features for every (sha256, path) whose hash is not cached yet.
 
     Decoding runs on `workers` threads (libsndfile, soxr and the FFT release the GIL); the
-    numeric work runs once per batch. Files sharing a hash are decoded once.
+    numeric work runs once per batch. Files sharing a hash are decoded once. `times` adds up the
+    seconds of decoding (each thread's) and of the features.
     """
     start = time.monotonic()
+    times = times or StageTimes()
     paths: dict[str, Path] = {}
     for sha, path in items:
         if sha:
@@ -141,16 +146,18 @@ def extract_missing(
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
 
         def submit(batch):
-            return [pool.submit(_decode, path, params) for _, path in batch]
+            return [pool.submit(_decode, path, params, times) for _, path in batch]
 
         # The next batch decodes while this one's numbers are computed; at most two are in memory.
         futures = submit(batches[0]) if batches else []
         for number, batch in enumerate(batches):
             upcoming = submit(batches[number + 1]) if number + 1 < len(batches) else []
-            decoded = [future.result() for future in futures]
+            with times("waiting for decoding"):
+                decoded = [future.result() for future in futures]
             futures = upcoming
             ok = [i for i, (window, _, _) in enumerate(decoded) if window is not None]
-            computed = compute_features(np.stack([decoded[i][0] for i in ok]), params) if ok else {}
+            with times("features"):
+                computed = compute_features(np.stack([decoded[i][0] for i in ok]), params) if ok else {}
             row_of = {i: row for row, i in enumerate(ok)}
             records = []
             for i, (sha, _path) in enumerate(batch):
@@ -162,7 +169,8 @@ def extract_missing(
                 for key in ("centroid_hz", "flatness", "onset_strength", "decay_seconds"):
                     stats[key] = float(computed[key][row])
                 records.append(FeatureRecord(sha, "", computed["mfcc"][row], computed["logmel"][row], stats))
-            cache.put(records)
+            with times("features"):
+                cache.put(records)
             report.extracted += len(batch)
             report.failed += len(batch) - len(ok)
             if progress:

@@ -86,6 +86,17 @@ def compute_features(windows: np.ndarray, params: FeatureParams) -> dict[str, np
     statistics `centroid_hz`, `flatness`, `onset_strength`, `decay_seconds` (B,).
     """
     windows = np.asarray(windows, dtype=np.float32).reshape(-1, params.window_samples)
+    if len(windows) <= _ROWS_AT_ONCE:
+        return _features(windows, params)
+    # A few rows at a time: the frames and spectra of a whole batch (about 1 MB a row) stay out of memory
+    parts = [_features(windows[i : i + _ROWS_AT_ONCE], params) for i in range(0, len(windows), _ROWS_AT_ONCE)]
+    return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+
+
+_ROWS_AT_ONCE = 32
+
+
+def _features(windows: np.ndarray, params: FeatureParams) -> dict[str, np.ndarray]:
     half = params.n_fft // 2
     padded = np.pad(windows, ((0, 0), (half, half)))
     frames = np.lib.stride_tricks.sliding_window_view(padded, params.n_fft, axis=1)[:, :: params.hop_length]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 _CHUNK = 1 << 20
@@ -60,6 +62,44 @@ class HashCache:
         if self._pending >= 500:
             self.flush()
         return digest
+
+    def sha256_many(self, paths: list[Path], workers: int = 2) -> list[str | OSError]:
+        """sha256_file of each path (or the OSError that stopped it), from the cache where possible;
+        the files that must be read are hashed on `workers` threads (hashlib releases the GIL)."""
+        results: list[str | OSError] = []
+        misses: list[tuple[int, str, os.stat_result]] = []
+        for i, path in enumerate(paths):
+            key = str(Path(path).absolute())
+            try:
+                st = os.stat(path)
+            except OSError as exc:
+                results.append(exc)
+                continue
+            row = self._db.execute("SELECT sha256 FROM sha256 WHERE path = ? AND size = ? AND mtime_ns = ?",
+                                   (key, st.st_size, st.st_mtime_ns)).fetchone()
+            results.append(row[0] if row else "")
+            if row:
+                self.hits += 1
+            else:
+                misses.append((i, key, st))
+
+        def digest(path: Path) -> str | OSError:
+            try:
+                return sha256_file(path)
+            except OSError as exc:
+                return exc
+
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            digests = list(pool.map(digest, [paths[i] for i, _, _ in misses]))
+        rows = []
+        for (i, key, st), result in zip(misses, digests, strict=True):
+            results[i] = result
+            if isinstance(result, str):
+                rows.append((key, st.st_size, st.st_mtime_ns, result))
+        self.misses += len(rows)
+        self._db.executemany("INSERT OR REPLACE INTO sha256 (path, size, mtime_ns, sha256) VALUES (?, ?, ?, ?)", rows)
+        self.flush()
+        return results
 
     def flush(self) -> None:
         self._db.commit()

@@ -15,6 +15,9 @@ CLASSIFIERS = ("model1", "model2_classifier")
 
 @dataclass
 class ModelSet:
+    """Model 1, Model 2's classifier and its encoder: Keras models (training, evaluation) or the
+    inference bundle's LiteRT models (classification); both answer predict_on_batch."""
+
     classes: list[str]
     model1: object
     model2: object
@@ -33,9 +36,13 @@ class ModelSet:
             return {"model1": empty, "model2": empty, "ensemble": empty}
         p1 = _predict(self.model1, mfcc, batch_size)
         p2 = _predict(self.model2, logmel, batch_size)
-        ensemble = (calibrate(p1, self.temperatures.get("model1", 1.0))
-                    + calibrate(p2, self.temperatures.get("model2_classifier", 1.0))) / 2
-        return {"model1": p1, "model2": p2, "ensemble": ensemble}
+        return {"model1": p1, "model2": p2, "ensemble": ensemble_probabilities(p1, p2, self.temperatures)}
+
+
+def ensemble_probabilities(p1: np.ndarray, p2: np.ndarray, temperatures: dict[str, float]) -> np.ndarray:
+    """The ensemble of Model 1's and Model 2's probabilities: the mean of the calibrated two."""
+    return (calibrate(p1, temperatures.get("model1", 1.0))
+            + calibrate(p2, temperatures.get("model2_classifier", 1.0))) / 2
 
 
 def _predict(model, x: np.ndarray, batch_size: int) -> np.ndarray:

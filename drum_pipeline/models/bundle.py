@@ -1,0 +1,132 @@
+"""The inference bundle: the deployed models exported for production, so that classifying needs
+no TensorFlow.
+
+`models/bundle/` holds Model 1, Model 2's classifier and Model 2's encoder as LiteRT (TFLite,
+float32) files, run with `ai-edge-litert`; `bundle.json` with the classes, the feature
+parameters and their digest, the temperatures and what the bundle was built from; and
+`reference.npz`, the known sounds (embeddings, labels, fine labels, mean, scale, typical
+distance). Exporting needs TensorFlow (the `train` extra); loading takes milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from drum_pipeline.audio.features import FeatureParams
+from drum_pipeline.audio.hashing import sha256_file
+from drum_pipeline.models.inference import ModelSet, Reference
+from drum_pipeline.models.store import DEPLOYED, ModelMismatchError, _replace_dir, model_dir
+
+BUNDLE_FORMAT = 1
+BATCH_SIZE = 64  # every interpreter runs this fixed batch (the last one zero-padded): nothing is re-planned
+# the file of each model in the bundle, by its deployed model's name
+MODEL_FILES = {"model1": "model1.tflite", "model2_classifier": "model2.tflite", "model2_encoder": "encoder.tflite"}
+REFERENCE_TABLE = "spectrogram_features"  # the known sounds are its training split
+
+
+class LiteModel:
+    """One LiteRT model with a fixed batch size, answering like a Keras model's predict_on_batch."""
+
+    def __init__(self, path: Path, batch_size: int = BATCH_SIZE, threads: int | None = None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self._interpreter = Interpreter(model_path=str(path), num_threads=threads)
+        self._input = self._interpreter.get_input_details()[0]
+        self._interpreter.resize_tensor_input(self._input["index"], [batch_size, *self._input["shape"][1:]])
+        self._interpreter.allocate_tensors()
+        self._output = self._interpreter.get_output_details()[0]
+        self.batch_size = batch_size
+        self.output_shape = (None, *self._output["shape"][1:])
+
+    def predict_on_batch(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32)
+        out = []
+        for start in range(0, len(x), self.batch_size):
+            batch = x[start : start + self.batch_size]
+            n = len(batch)
+            if n < self.batch_size:
+                batch = np.concatenate([batch, np.zeros((self.batch_size - n, *batch.shape[1:]), np.float32)])
+            self._interpreter.set_tensor(self._input["index"], batch)
+            self._interpreter.invoke()
+            out.append(self._interpreter.get_tensor(self._output["index"])[:n])
+        return np.concatenate(out) if out else np.zeros((0, *self.output_shape[1:]), np.float32)
+
+
+def bundle_sources(models_root: Path, reference_table: Path) -> dict[str, str]:
+    """sha256 of what a bundle is built from: each deployed model and its labels.json, and the table
+    of known sounds. Those that do not exist are left out."""
+    files = [model_dir(models_root, name, DEPLOYED) / file for name in MODEL_FILES
+             for file in ("model.keras", "labels.json")] + [Path(reference_table)]
+    return {f"{f.parent.name}/{f.name}": sha256_file(f) for f in files if f.exists()}
+
+
+def is_current(bundle_dir: Path, models_root: Path, reference_table: Path) -> bool:
+    """Whether the bundle exists and was built from the deployed models and known sounds there now
+    (a bundle alone, without the models it came from, is current)."""
+    path = Path(bundle_dir) / "bundle.json"
+    if not path.exists():
+        return False
+    recorded = json.loads(path.read_text()).get("sources", {})
+    now = bundle_sources(models_root, reference_table)
+    return all(recorded.get(name) == digest for name, digest in now.items())
+
+
+def export_bundle(models: ModelSet, reference: Reference, params: FeatureParams, target: Path,
+                  sources: dict[str, str] | None = None) -> Path:
+    """Convert Keras models to LiteRT (float32, no quantisation) and write them with the known
+    sounds into the bundle folder `target`, atomically. Needs TensorFlow."""
+    import tensorflow as tf
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".bundle.", dir=target.parent))
+    try:
+        for model, file in ((models.model1, MODEL_FILES["model1"]), (models.model2, MODEL_FILES["model2_classifier"]),
+                            (models.encoder, MODEL_FILES["model2_encoder"])):
+            converter = tf.lite.TFLiteConverter.from_keras_model(model)  # float32: no quantisation
+            (staging / file).write_bytes(converter.convert())
+        np.savez(staging / "reference.npz", embeddings=reference.embeddings.astype(np.float32),
+                 labels=reference.labels.astype(str), fine_labels=reference.fine_labels.astype(str),
+                 mean=reference.mean.astype(np.float32), scale=reference.scale.astype(np.float32),
+                 typical_distance=np.float64(reference.typical_distance))
+        manifest = {"format": BUNDLE_FORMAT, "classes": list(models.classes), "feature_params": asdict(params),
+                    "feature_params_digest": params.digest(), "temperatures": models.temperatures,
+                    "models": MODEL_FILES, "reference": "reference.npz", "batch_size": BATCH_SIZE,
+                    "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "sources": sources or {}}
+        (staging / "bundle.json").write_text(json.dumps(manifest, indent=2))
+        _replace_dir(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def load_bundle(bundle_dir: Path, classes: list[str], params: FeatureParams) -> tuple[ModelSet, Reference]:
+    """(models, known sounds) of a bundle, checked against the taxonomy's classes and the feature
+    parameters; ModelMismatchError when it is missing or does not fit."""
+    bundle_dir = Path(bundle_dir)
+    path = bundle_dir / "bundle.json"
+    if not path.exists():
+        raise ModelMismatchError(f"no inference bundle in {bundle_dir}: run `drum-pipeline export` "
+                                 "(on a machine with the trained models)")
+    manifest = json.loads(path.read_text())
+    if manifest.get("classes") != list(classes):
+        raise ModelMismatchError(f"the bundle in {bundle_dir} was exported for classes {manifest.get('classes')} "
+                                 f"but the taxonomy has {list(classes)}: export it again")
+    if manifest.get("feature_params_digest") != params.digest():
+        raise ModelMismatchError(f"the bundle in {bundle_dir} was exported for other feature parameters: export it again")
+    files = manifest["models"]
+    batch_size = manifest.get("batch_size", BATCH_SIZE)
+    models = ModelSet(list(classes), *(LiteModel(bundle_dir / files[name], batch_size) for name in MODEL_FILES),
+                      {name: float(t) for name, t in manifest["temperatures"].items()})
+    with np.load(bundle_dir / manifest["reference"], allow_pickle=False) as known:
+        reference = Reference(known["embeddings"], known["labels"], known["fine_labels"], known["mean"],
+                              known["scale"], float(known["typical_distance"]))
+    return models, reference
