@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -11,11 +10,25 @@ from drum_pipeline.settings import Settings
 
 
 def _run(args: argparse.Namespace) -> int:
-    """Observe the input folders and materialize every asset, through Dagster: the main job, then
-    the archive index of every pack, then the rebuilt archive."""
-    import dagster as dg
+    """Check the inputs, then materialize through Dagster what is missing or stale: observe the
+    folders, train and evaluate when the library, the taxonomy or the code changed, classify the
+    packs that are new or changed, rebuild the sorted mirror; then print a summary. The Dagster
+    home ($DAGSTER_HOME, default data/dagster_home) is the one `dagster dev` uses."""
+    from drum_pipeline.checks import input_problems
+    from drum_pipeline.demo.data import ensure_demo_archive, ensure_demo_library
+    from drum_pipeline.instance import dagster_home
 
-    from drum_pipeline.definitions import defs
+    settings = Settings.resolve(args.library, args.archive, args.output)
+    for message in (ensure_demo_library(settings), ensure_demo_archive(settings)):
+        if message:
+            print(f"drum-pipeline: {message}", file=sys.stderr)
+    problems = input_problems(settings)
+    for problem in problems:
+        print(f"drum-pipeline: {problem}", file=sys.stderr)
+    if problems:
+        return 2
+    home = dagster_home()
+    from drum_pipeline.pipeline_run import StepFailed, run_pipeline
 
     resource_config = {
         key: value
@@ -23,48 +36,20 @@ def _run(args: argparse.Namespace) -> int:
             "library_dir": args.library,
             "archive_dir": args.archive,
             "output_dir": args.output,
-            "link_mode": getattr(args, "mode", None),
         }.items()
         if value
     }
-    run_config = {"resources": {"config": {"config": resource_config}}} if resource_config else None
-    settings = Settings.resolve(args.library, args.archive, args.output)
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    with instance:
-        if not _succeeded(defs.resolve_job_def("drum_pipeline").execute_in_process(
-                instance=instance, run_config=run_config, raise_on_error=False)):
-            return 1
-        packs = _current_packs(instance, settings)
-        failed = [pack for pack in packs if not _succeeded(defs.resolve_job_def("classify_archive").execute_in_process(
-            instance=instance, run_config=run_config, partition_key=pack, raise_on_error=False))]
-        if not _succeeded(defs.resolve_job_def("rebuild_archive").execute_in_process(
-                instance=instance, run_config=run_config, raise_on_error=False)):
-            return 1
-    if failed:
-        print(f"drum-pipeline: {len(failed)} of {len(packs)} packs failed: {', '.join(failed)}", file=sys.stderr)
+    run_config = {"resources": {"config": {"config": resource_config}}} if resource_config else {}
+    if not args.verbose:
+        run_config["loggers"] = {"console": {"config": {"log_level": "INFO"}}}
+    try:
+        report = run_pipeline(settings, run_config, force=args.force)
+    except StepFailed as exc:
+        print(f"drum-pipeline: {exc}", file=sys.stderr)
         return 1
-    print(f"drum-pipeline: all assets materialized ({len(packs)} packs); outputs in {settings.output_dir}")
+    print(f"drum-pipeline: done in {report.runs} Dagster runs (home {home}); outputs in {settings.output_dir}",
+          file=sys.stderr)
     return 0
-
-
-def _current_packs(instance, settings: Settings) -> list[str]:
-    """The registered packs, less those that left the archive (their partitions are dropped)."""
-    from drum_pipeline.archive.index import list_packs
-    from drum_pipeline.assets.shared import archive_packs
-
-    registered = instance.get_dynamic_partitions(archive_packs.name)
-    present = set(list_packs(settings.archive_dir))
-    for gone in sorted(set(registered) - present):
-        instance.delete_dynamic_partition(archive_packs.name, gone)
-    return sorted(present & set(registered))
-
-
-def _succeeded(result) -> bool:
-    for event in result.all_events:
-        if event.is_step_failure:
-            error = event.step_failure_data.error
-            print(f"drum-pipeline: step {event.step_key} failed: {error.message.strip()}", file=sys.stderr)
-    return result.success
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -156,7 +141,7 @@ def _rebuild(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     """Check the folders, the taxonomy, the models and their label mappings; one line per problem."""
     from drum_pipeline.audio.features import FeatureParams
-    from drum_pipeline.audio.folders import has_audio
+    from drum_pipeline.checks import input_problems
     from drum_pipeline.labels.taxonomy import TaxonomyError, load_taxonomy
     from drum_pipeline.models.inference import CLASSIFIERS
     from drum_pipeline.models.store import (
@@ -167,19 +152,11 @@ def _validate(args: argparse.Namespace) -> int:
     )
 
     settings = _settings(args)
-    problems = []
-    for name, folder, default in (("library", settings.library_dir, settings.library_is_default),
-                                  ("archive", settings.archive_dir, settings.archive_is_default)):
-        if not folder.is_dir():
-            fix = "run `drum-pipeline run` (it synthesizes the demo)" if default else "check DRUM_" + name.upper() + "_DIR"
-            problems.append(f"{name} folder {folder} does not exist: {fix}")
-        elif not has_audio(folder):
-            problems.append(f"{name} folder {folder} holds no audio files: put samples there or name another folder")
+    problems = input_problems(settings)
     try:
         classes = list(load_taxonomy(settings.taxonomy_path).classes)
-    except TaxonomyError as exc:
-        problems.append(f"{exc}: fix that line, or unset DRUM_TAXONOMY to use the packaged taxonomy")
-        classes = None
+    except TaxonomyError:
+        classes = None  # input_problems named it
     if classes:
         for name in (*CLASSIFIERS, "model2_encoder"):
             try:
@@ -294,6 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--library", help="labelled library folder (default: $DRUM_LIBRARY_DIR or data/library)")
     run.add_argument("--archive", help="archive folder to sort (default: $DRUM_ARCHIVE_DIR or data/archive)")
     run.add_argument("--output", help="output folder (default: $DRUM_OUTPUT_DIR or data/output)")
+    run.add_argument("--force", action="store_true", help="materialize everything again (retrain, reclassify)")
+    run.add_argument("-v", "--verbose", action="store_true", help="show every Dagster and TensorFlow log line")
     run.set_defaults(handler=_run)
 
     demo = commands.add_parser(
@@ -361,6 +340,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not getattr(args, "verbose", False):
+        from drum_pipeline.quiet import hide_native_logs
+
+        hide_native_logs()
     try:
         return args.handler(args)
     except (ValueError, RuntimeError, OSError) as exc:

@@ -115,6 +115,7 @@ def classify_pack(
     taxonomy, models, reference = classifier.taxonomy, classifier.models, classifier.reference
     rows: dict[str, dict] = {}
     first_of_hash: dict[str, str] = {}
+    hashed_before = hashes.misses  # one hash cache may serve many packs
     for f in sorted(files, key=lambda f: f.relpath):
         row = {column: None for column in INDEX_COLUMNS}
         folder, claim = nearest_folder(taxonomy, f.relpath)
@@ -150,7 +151,7 @@ def classify_pack(
     table = pd.DataFrame(list(rows.values()), columns=INDEX_COLUMNS)
     return table.astype({"confidence": float, "model1_confidence": float, "model2_confidence": float,
                          "novelty": float, "duration": float}), {
-        "files": len(files), "hashed": hashes.misses, "extracted": report.extracted, "cached": report.cached,
+        "files": len(files), "hashed": hashes.misses - hashed_before, "extracted": report.extracted, "cached": report.cached,
         "decode_failed": report.failed}
 
 

@@ -1,17 +1,19 @@
 """The archive index (one partition per pack) and the rebuilt, sorted mirror."""
 
 import json
+import warnings
 from pathlib import Path
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 
-from drum_pipeline.archive.index import index_pack, load_classifier
+from drum_pipeline.archive.index import index_pack, load_classifier, pack_files
 from drum_pipeline.archive.rebuild import rebuild_from_index
 from drum_pipeline.assets._metadata import markdown_table, png_image
 from drum_pipeline.assets.shared import AUTOMATION, archive_packs
 from drum_pipeline.audio.feature_cache import FeatureCache
+from drum_pipeline.audio.folders import fingerprint
 from drum_pipeline.audio.hashing import HashCache
 from drum_pipeline.layout import write_atomic
 from drum_pipeline.plots import bar_chart_png
@@ -35,37 +37,59 @@ def _summary(table: pd.DataFrame, label_column: str = "label") -> dict:
     }
 
 
-@dg.asset(
-    group_name="archive",
-    partitions_def=archive_packs,
-    deps=["sample_archive", "evaluation_report", "spectrogram_features"],
-    code_version="1", automation_condition=AUTOMATION,
-)
-def archive_index(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
-    """Every file of one pack: content hash, duplicates (pointing at the earlier file), the
-    ensemble's label and fine label with confidence, each model's prediction, the folder's own
-    claim and whether the audio agrees, the maker, and errors. Under the confidence threshold,
-    too long for a one-shot, or unlike any known drum sound, the label is `unsorted`."""
-    settings = config.settings()
-    pack = context.partition_key
-    classifier = load_classifier(settings)
-    with HashCache(settings.layout.hash_cache_path) as hashes, \
-            FeatureCache(settings.layout.cache_dir, classifier.params) as cache:
-        table, work = index_pack(settings, pack, classifier, hashes, cache,
-                                 progress=ProgressLog(context.log.info, f"pack {pack}"))
+# A pack's fingerprint (relative path, size, mtime of its files) when it was classified: the pack
+# sensor and `drum-pipeline run` compare it with the folder's to know which packs changed.
+PACK_FINGERPRINT = "pack_fingerprint"
+MAX_PACKS_PER_RUN = 100
+
+
+# backfill_policy is beta; running many packs per run is the point, so its warning is silenced here only.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+
+    @dg.asset(
+        group_name="archive",
+        partitions_def=archive_packs,
+        deps=["sample_archive", "evaluation_report", "spectrogram_features"],
+        code_version="1", automation_condition=AUTOMATION,
+        # A backfill of many packs runs them in few runs: the models and known sounds load once per run.
+        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX_PACKS_PER_RUN),
+    )
+    def archive_index(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
+        """Every file of one pack: content hash, duplicates (pointing at the earlier file), the
+        ensemble's label and fine label with confidence, each model's prediction, the folder's own
+        claim and whether the audio agrees, the maker, and errors. Under the confidence threshold,
+        too long for a one-shot, or unlike any known drum sound, the label is `unsorted`."""
+        settings = config.settings()
+        packs = context.partition_keys
+        classifier = load_classifier(settings)
+        with HashCache(settings.layout.hash_cache_path) as hashes, \
+                FeatureCache(settings.layout.cache_dir, classifier.params) as cache:
+            for pack in packs:
+                # Each pack's own materialization event carries its own metadata.
+                context.add_asset_metadata(_index_one_pack(context, settings, pack, classifier, hashes, cache),
+                                           partition_key=pack)
+        return dg.MaterializeResult()
+
+
+def _index_one_pack(context, settings, pack: str, classifier, hashes, cache) -> dict:
+    version = fingerprint(pack_files(settings.archive_dir, pack))  # before reading: a change meanwhile is seen next time
+    table, work = index_pack(settings, pack, classifier, hashes, cache,
+                             progress=ProgressLog(context.log.info, f"pack {pack}"))
     context.log.info(f"pack {pack}: {work['files']} files, {work['hashed']} hashed ({work['files'] - work['hashed']} "
                      f"unchanged), {work['extracted']} decoded, {work['cached']} from the feature cache, "
                      f"{int((table['status'] == 'duplicate').sum())} duplicates skipped")
     path = settings.layout.partition_path("archive_index", pack)
     disagreements = table[(table["folder_label"] != "") & ~table["folder_agrees"] & (table["status"] == "ok")]
-    return dg.MaterializeResult(metadata={
+    return {
         "path": dg.MetadataValue.path(str(path)),
         "dagster/row_count": len(table),
+        PACK_FINGERPRINT: version,
         **_summary(table),
         **{f"work_{key}": value for key, value in work.items()},
         "folder_disagreements": markdown_table(disagreements[["path", "folder_label", "predicted_label", "confidence"]]),
         "makers": ", ".join(sorted(set(table["maker"]) - {""})) or "none found",
-    })
+    }
 
 
 @dg.asset(group_name="archive", deps=[archive_index], code_version="1", automation_condition=AUTOMATION)
