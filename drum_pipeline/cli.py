@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -29,6 +30,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     home = dagster_home()
     from drum_pipeline.pipeline_run import StepFailed, run_pipeline
+    from drum_pipeline.summary import format_summary, run_summary
 
     resource_config = {
         key: value
@@ -47,8 +49,10 @@ def _run(args: argparse.Namespace) -> int:
     except StepFailed as exc:
         print(f"drum-pipeline: {exc}", file=sys.stderr)
         return 1
-    print(f"drum-pipeline: done in {report.runs} Dagster runs (home {home}); outputs in {settings.output_dir}",
-          file=sys.stderr)
+    print(f"drum-pipeline: done in {report.runs} Dagster runs (Dagster home {home})", file=sys.stderr)
+    summary = {**run_summary(settings), "trained": report.trained, "classified_packs": report.classified,
+               "rebuilt": report.rebuilt}
+    print(json.dumps(summary, indent=1) if args.format == "json" else format_summary(summary))
     return 0
 
 
@@ -59,11 +63,13 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _print_table(frame, fmt: str) -> None:
+    # pandas escapes every "/" in JSON; its records go through json.dumps instead
+    records = json.loads(frame.to_json(orient="records", force_ascii=False)) if fmt != "table" else []
     if fmt == "json":
-        print(frame.to_json(orient="records", indent=1, force_ascii=False))
+        print(json.dumps(records, indent=1, ensure_ascii=False))
     elif fmt == "jsonl":
-        if len(frame):
-            print(frame.to_json(orient="records", lines=True, force_ascii=False).rstrip("\n"))
+        for record in records:
+            print(json.dumps(record, ensure_ascii=False))
     else:
         print(frame.to_string(index=False) if len(frame) else "(nothing)")
 
@@ -111,25 +117,28 @@ def _classify(args: argparse.Namespace) -> int:
     failed = int((table["status"] == "error").sum())
     if failed and args.format == "table":
         print(f"{failed} of {len(table)} files could not be read (status error)", file=sys.stderr)
-    return 0 if failed < len(table) else 1
+    return 0 if failed < len(table) and not missing else 1
 
 
 def _rebuild(args: argparse.Namespace) -> int:
     """Regenerate the sorted mirror from the archive index alone (no models, no audio)."""
-    from drum_pipeline.archive.index import list_packs
-    from drum_pipeline.archive.rebuild import rebuild_from_index
+    from drum_pipeline.archive.index import INDEX_COLUMNS, UNSORTED, list_packs
+    from drum_pipeline.archive.rebuild import planned_changes, rebuild_from_index
 
     settings = _settings(args)
-    index = settings.layout.read_partitions("archive_index")
+    index = settings.layout.read_partitions("archive_index", INDEX_COLUMNS)
     if index.empty:
-        print("drum-pipeline: no archive index yet: run `drum-pipeline run` first", file=sys.stderr)
-        return 1
+        print(f"drum-pipeline: no archive index in {settings.output_dir} (an empty archive, or run "
+              "`drum-pipeline run` first): nothing to rebuild", file=sys.stderr)
     ledger, counts = rebuild_from_index(index, set(list_packs(settings.archive_dir)), settings.archive_dir,
                                         settings.layout, settings.sorting_rules(), settings.link_mode, args.dry_run)
     if args.dry_run:
+        changes = planned_changes(ledger, settings.archive_dir, settings.layout.rebuilt_dir, settings.link_mode)
+        _print_table(changes, args.format)
         placed = ledger[ledger["status"] == "placed"]
-        _print_table(placed[["path", "target"]], args.format)
-        print(f"plan: {len(placed)} placed ({settings.link_mode}), "
+        print(f"plan: {int((changes['change'] == 'create').sum())} to create, "
+              f"{int((changes['change'] == 'remove').sum())} to remove; {len(placed)} placed ({settings.link_mode}), "
+              f"{int((placed['label'] == UNSORTED).sum())} of them unsorted, "
               f"{int((ledger['status'] == 'duplicate').sum())} duplicates, "
               f"{int((ledger['status'] == 'error').sum())} errors; nothing changed (--dry-run)", file=sys.stderr)
         return 0
@@ -178,6 +187,7 @@ def _stats(args: argparse.Namespace) -> int:
     shown = False
     if layout.table_path("label_extraction").exists():
         labels = layout.read_table("label_extraction")
+        print(f"tables in {layout.root / 'tables'}")
         print(f"library {settings.library_dir}: {len(labels)} files")
         print(pd.crosstab(labels["label"].replace("", "-"), labels["status"]).to_string(), end="\n\n")
         shown = True
@@ -189,23 +199,29 @@ def _stats(args: argparse.Namespace) -> int:
               f"{int((ledger['status'] == 'error').sum())} errors, "
               f"{int((ledger['label'] == 'unsorted').sum())} unsorted")
         placed = ledger[ledger["status"] == "placed"]
-        print(pd.crosstab(placed["pack"], placed["label"], margins=True, margins_name="all").to_string())
+        if len(placed):
+            print(pd.crosstab(placed["pack"], placed["label"], margins=True, margins_name="all").to_string())
         shown = True
     if not shown:
-        print("drum-pipeline: no tables yet: run `drum-pipeline run` first", file=sys.stderr)
+        print(f"drum-pipeline: no tables in {layout.root / 'tables'}: run `drum-pipeline run` first, "
+              "or name the output folder with --output", file=sys.stderr)
         return 1
     return 0
 
 
 def _similar(args: argparse.Namespace) -> int:
     """The archive's nearest sounds to a file, by Model 2's embedding."""
-    from drum_pipeline.archive.index import load_classifier, similar_sounds
+    from drum_pipeline.archive.index import INDEX_COLUMNS, load_classifier, similar_sounds
     from drum_pipeline.audio.feature_cache import FeatureCache
     from drum_pipeline.audio.features import analysed_window, compute_features
     from drum_pipeline.audio.loader import AudioLoadError, load_window
 
     settings = _settings(args)
     path = Path(args.file).expanduser()
+    if path.is_dir():
+        print(f"drum-pipeline: {args.file} is a folder: give one file; to find sounds like a folder's, "
+              "run `similar` on each of its files (`classify FOLDER` labels a whole folder)", file=sys.stderr)
+        return 2
     if not path.is_file():
         print(f"drum-pipeline: {args.file}: no such file", file=sys.stderr)
         return 2
@@ -217,9 +233,12 @@ def _similar(args: argparse.Namespace) -> int:
         print(f"drum-pipeline: {args.file}: {exc}", file=sys.stderr)
         return 1
     logmel = compute_features(analysed_window(audio.samples, params)[None], params)["logmel"][0]
-    index = settings.layout.read_partitions("archive_index")
+    index = settings.layout.read_partitions("archive_index", INDEX_COLUMNS)
+    query = path.resolve()
+    index = index[index["path"].map(lambda relpath: (settings.archive_dir / relpath).resolve() != query)]
     if index.empty:
-        print("drum-pipeline: no archive index yet: run `drum-pipeline run` first", file=sys.stderr)
+        print(f"drum-pipeline: no other archive file in the index of {settings.output_dir}: "
+              "run `drum-pipeline run` first", file=sys.stderr)
         return 1
     with FeatureCache(settings.layout.cache_dir, params) as cache:
         _print_table(similar_sounds(classifier, cache, index, logmel, args.count), args.format)
@@ -255,11 +274,21 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("drum-pipeline")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="drum-pipeline",
         description="Sort a drum sample archive by sound, learning from your labelled library.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser(
@@ -273,6 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--output", help="output folder (default: $DRUM_OUTPUT_DIR or data/output)")
     run.add_argument("--force", action="store_true", help="materialize everything again (retrain, reclassify)")
     run.add_argument("-v", "--verbose", action="store_true", help="show every Dagster and TensorFlow log line")
+    run.add_argument("--json", dest="format", action="store_const", const="json", default="text",
+                     help="the closing summary as JSON")
     run.set_defaults(handler=_run)
 
     demo = commands.add_parser(

@@ -8,7 +8,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from drum_pipeline.archive.index import index_pack, load_classifier, pack_files
+from drum_pipeline.archive.index import INDEX_COLUMNS, index_pack, load_classifier, pack_files
 from drum_pipeline.archive.rebuild import rebuild_from_index
 from drum_pipeline.assets._metadata import markdown_table, png_image
 from drum_pipeline.assets.shared import AUTOMATION, archive_packs
@@ -19,6 +19,12 @@ from drum_pipeline.layout import write_atomic
 from drum_pipeline.plots import bar_chart_png
 from drum_pipeline.progress import ProgressLog
 from drum_pipeline.resources import DrumPipelineConfig
+
+
+def _disagreements(index: pd.DataFrame) -> pd.DataFrame:
+    """The files whose folder name claims a class the audio does not agree with."""
+    wrong = index[(index["folder_label"] != "") & ~index["folder_agrees"].astype(bool) & (index["status"] == "ok")]
+    return wrong[["path", "folder_label", "predicted_label", "confidence"]]
 
 
 def _summary(table: pd.DataFrame, label_column: str = "label") -> dict:
@@ -80,27 +86,27 @@ def _index_one_pack(context, settings, pack: str, classifier, hashes, cache) -> 
                      f"unchanged), {work['extracted']} decoded, {work['cached']} from the feature cache, "
                      f"{int((table['status'] == 'duplicate').sum())} duplicates skipped")
     path = settings.layout.partition_path("archive_index", pack)
-    disagreements = table[(table["folder_label"] != "") & ~table["folder_agrees"] & (table["status"] == "ok")]
     return {
         "path": dg.MetadataValue.path(str(path)),
         "dagster/row_count": len(table),
         PACK_FINGERPRINT: version,
         **_summary(table),
         **{f"work_{key}": value for key, value in work.items()},
-        "folder_disagreements": markdown_table(disagreements[["path", "folder_label", "predicted_label", "confidence"]]),
+        "folder_disagreements": markdown_table(_disagreements(table)),
         "makers": ", ".join(sorted(set(table["maker"]) - {""})) or "none found",
     }
 
 
 @dg.asset(group_name="archive", deps=[archive_index], code_version="1", automation_condition=AUTOMATION)
 def rebuilt_archive(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
-    """The sorted mirror at rebuilt/<label>/<pack>/<path in pack> (symlinks by default), made from
+    """The sorted mirror at `rebuilt/LABEL/PACK/PATH-IN-PACK` (symlinks by default), made from
     the index alone. Idempotent; originals are never touched. Its ledger lists every archive
     file as placed, duplicate or error."""
     settings = config.settings()
     packs = set(context.instance.get_dynamic_partitions(archive_packs.name))
     settings.layout.drop_partitions_except("archive_index", packs)
-    ledger, counts = rebuild_from_index(settings.layout.read_partitions("archive_index"), packs, settings.archive_dir,
+    index = settings.layout.read_partitions("archive_index", INDEX_COLUMNS)
+    ledger, counts = rebuild_from_index(index, packs, settings.archive_dir,
                                         settings.layout, settings.sorting_rules(), settings.link_mode)
     context.log.info(f"rebuilt archive ({settings.link_mode}): " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     per_pack = ledger.groupby(["pack", "status"]).size().unstack(fill_value=0).reset_index()
@@ -114,4 +120,5 @@ def rebuilt_archive(context: dg.AssetExecutionContext, config: DrumPipelineConfi
         **counts,
         **_summary(ledger),
         "per_pack": markdown_table(per_pack),
+        "folder_disagreements": markdown_table(_disagreements(index[index["pack"].isin(packs)])),
     })
