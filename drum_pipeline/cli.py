@@ -262,6 +262,20 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ui(args: argparse.Namespace) -> int:
+    """Start Dagster's UI and daemon (`dagster dev`) on the Dagster home `drum-pipeline run` uses,
+    so the UI shows what the CLI did and the sensors repeat nothing."""
+    import os
+
+    from drum_pipeline.instance import dagster_home
+
+    home = dagster_home()
+    target = ["-w", "workspace.yaml"] if Path("workspace.yaml").exists() else ["-m", "drum_pipeline.definitions"]
+    print(f"drum-pipeline: dagster dev with DAGSTER_HOME={home}", file=sys.stderr)
+    hush = "ignore:Function `dev_command` is superseded"  # dagster 1.13 points at `dg dev`, which needs a dg project
+    os.execv(sys.executable, [sys.executable, "-W", hush, "-m", "dagster", "dev", *target, *args.dagster_args])
+
+
 def _demo(args: argparse.Namespace) -> int:
     """(Re)generate the demo library and archive."""
     from drum_pipeline.demo.data import make_demo_archive, make_demo_library
@@ -305,6 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", dest="format", action="store_const", const="json", default="text",
                      help="the closing summary as JSON")
     run.set_defaults(handler=_run)
+
+    ui = commands.add_parser("ui", help="start Dagster's UI on the Dagster home the CLI uses", description=_ui.__doc__,
+                             epilog="example: drum-pipeline ui --port 3001")
+    ui.set_defaults(handler=_ui)  # other arguments are passed on to `dagster dev`
 
     demo = commands.add_parser(
         "demo",
@@ -370,8 +388,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if not getattr(args, "verbose", False):
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "ui":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.dagster_args = extra
+    if args.command in ("run", "classify", "similar", "bench") and not getattr(args, "verbose", False):
         from drum_pipeline.quiet import hide_native_logs
 
         hide_native_logs()
