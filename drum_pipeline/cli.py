@@ -127,9 +127,10 @@ def _rebuild(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     index = settings.layout.read_partitions("archive_index", INDEX_COLUMNS)
-    if index.empty:
-        print(f"drum-pipeline: no archive index in {settings.output_dir} (an empty archive, or run "
-              "`drum-pipeline run` first): nothing to rebuild", file=sys.stderr)
+    if index.empty and not settings.layout.table_path("rebuilt_archive").exists():
+        print(f"drum-pipeline: no archive index in {settings.output_dir}: run `drum-pipeline run` first",
+              file=sys.stderr)
+        return 1
     ledger, counts = rebuild_from_index(index, set(list_packs(settings.archive_dir)), settings.archive_dir,
                                         settings.layout, settings.sorting_rules(), settings.link_mode, args.dry_run)
     if args.dry_run:

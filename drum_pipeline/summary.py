@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import re
 
-import pandas as pd
-
 from drum_pipeline.archive.index import INDEX_COLUMNS, UNSORTED
 
 
@@ -79,9 +77,3 @@ def format_summary(summary: dict) -> str:
     lines += [f"WARNING: {warning}" for warning in summary["warnings"]]
     return "\n".join(lines)
 
-
-def counts_frame(summary: dict) -> pd.DataFrame:
-    """Files per label, unsorted, duplicates and errors: they add up to `files`."""
-    rows = {**summary["classes"], UNSORTED: summary["unsorted"], "duplicate": summary["duplicates"],
-            "error": summary["errors"]}
-    return pd.DataFrame({"what": list(rows), "files": list(rows.values())})

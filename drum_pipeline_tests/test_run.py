@@ -120,7 +120,7 @@ def test_after_a_run_the_sensors_against_the_same_home_request_nothing(first_run
     env, root = run_env
     config = DrumPipelineConfig(library_dir=env["DRUM_LIBRARY_DIR"], archive_dir=env["DRUM_ARCHIVE_DIR"],
                                 output_dir=env["DRUM_OUTPUT_DIR"])
-    with dg.instance_for_test(temp_dir=env["DAGSTER_HOME"]) as instance:
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         result = archive_sensor(dg.build_sensor_context(instance=instance, resources={"config": config}))
         assert not result.run_requests and not result.dynamic_partitions_requests, result.skip_reason
         automation = dg.evaluate_automation_conditions(defs=defs, instance=instance)
