@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import resource
 import shutil
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -217,18 +218,20 @@ def _step_seconds(dagster_home: Path) -> list[float]:
                 for record in instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS).records]
 
 
-def pack_runs(archive: Path, work_dir: Path, models_from: Settings, packs: list[str], log=print) -> dict:
+def pack_runs(archive: Path, work_dir: Path, models_from: Settings, packs: list[str], log=print,
+              executors: tuple[str, ...] = ("local", "dask")) -> dict:
     """The archive job as Dagster runs, one per pack, each a `dagster job execute` process (as a
     run launcher starts them), with cold caches: one after another and all at once, with the
-    default executor and on a loopback Dask cluster of two workers. Per mode: the wall time and
-    the overhead per partition (a run's wall time less its step's time, one after another)."""
+    default executor and on a loopback Dask cluster of two workers; and all packs in one run (the
+    asset's backfill policy). Per mode: the wall time and the overhead per partition (a run's
+    wall time less its step's time)."""
     import dagster as dg
 
     from drum_pipeline.assets.distributed import SCHEDULER_ENV, loopback_cluster, run_packs
     from drum_pipeline.assets.shared import archive_packs
 
-    results: dict = {"runs_packs": len(packs)}
-    for executor in ("local", "dask"):
+    results: dict = {"runs_packs": len(packs), **one_run_for_all_packs(archive, work_dir, models_from, packs, log)}
+    for executor in executors:
         for at_once in (False, True):
             mode = f"{executor}_{'at_once' if at_once else 'in_turn'}"
             root = work_dir / "runs" / mode
@@ -255,6 +258,35 @@ def pack_runs(archive: Path, work_dir: Path, models_from: Settings, packs: list[
     return results
 
 
+def one_run_for_all_packs(archive: Path, work_dir: Path, models_from: Settings, packs: list[str], log=print) -> dict:
+    """All `packs` in one `classify_archive` run over their partition range, cold caches, default executor."""
+    import dagster as dg
+
+    from drum_pipeline.assets.freshness import range_tags
+    from drum_pipeline.assets.shared import archive_packs
+
+    root = work_dir / "runs" / "one_run"
+    shutil.rmtree(root, ignore_errors=True)
+    settings = _bench_settings(archive, root / "output", models_from)
+    home = root / "dagster_home"
+    home.mkdir(parents=True)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        instance.add_dynamic_partitions(archive_packs.name, packs)
+    env = {**os.environ, "DAGSTER_HOME": str(home), "DRUM_ARCHIVE_DIR": str(archive),
+           "DRUM_OUTPUT_DIR": str(settings.output_dir), "DRUM_LIBRARY_DIR": str(settings.library_dir)}
+    env.pop("DRUM_DASK_SCHEDULER", None)
+    log(f"{len(packs)} packs in one run ...")
+    start = time.perf_counter()
+    done = subprocess.run(["dagster", "job", "execute", "-m", "drum_pipeline.definitions", "-j", "classify_archive",
+                           "--tags", json.dumps(range_tags(packs[0], packs[-1]))],
+                          env=env, cwd=root, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"the run over {len(packs)} packs failed:\n{(done.stdout + done.stderr)[-3000:]}")
+    return {"runs_one_run_seconds": seconds,
+            "runs_one_run_overhead_per_partition_seconds": (seconds - sum(_step_seconds(home))) / len(packs)}
+
+
 def format_results(results: dict) -> str:
     rows = [
         ("files", f"{results['files']}"),
@@ -274,7 +306,12 @@ def format_results(results: dict) -> str:
                      f"{results['rescan_1pct_seconds']:.2f} s = {results['rescan_1pct_vs_cold']:.1%} of cold, "
                      f"{results['rescan_1pct_classified']} decoded"))
     if "runs_packs" in results:
+        rows.append((f"{results['runs_packs']} packs in one run, default executor",
+                     f"{results['runs_one_run_seconds']:.1f} s; overhead "
+                     f"{results['runs_one_run_overhead_per_partition_seconds']:.1f} s per partition"))
         for executor, name in (("local", "default executor"), ("dask", "Dask, 2 workers on this machine")):
+            if f"runs_{executor}_in_turn_seconds" not in results:
+                continue
             rows.append((f"{results['runs_packs']} pack runs, {name}",
                          f"{results[f'runs_{executor}_in_turn_seconds']:.1f} s one after another, "
                          f"{results[f'runs_{executor}_at_once_seconds']:.1f} s all at once; overhead "

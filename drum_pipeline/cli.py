@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
+import json
 import sys
 from pathlib import Path
 
@@ -11,11 +11,26 @@ from drum_pipeline.settings import Settings
 
 
 def _run(args: argparse.Namespace) -> int:
-    """Observe the input folders and materialize every asset, through Dagster: the main job, then
-    the archive index of every pack, then the rebuilt archive."""
-    import dagster as dg
+    """Check the inputs, then materialize through Dagster what is missing or stale: observe the
+    folders, train and evaluate when the library, the taxonomy or the code changed, classify the
+    packs that are new or changed, rebuild the sorted mirror; then print a summary. The Dagster
+    home ($DAGSTER_HOME, default data/dagster_home) is the one `dagster dev` uses."""
+    from drum_pipeline.checks import input_problems
+    from drum_pipeline.demo.data import ensure_demo_archive, ensure_demo_library
+    from drum_pipeline.instance import dagster_home
 
-    from drum_pipeline.definitions import defs
+    settings = Settings.resolve(args.library, args.archive, args.output)
+    for message in (ensure_demo_library(settings), ensure_demo_archive(settings)):
+        if message:
+            print(f"drum-pipeline: {message}", file=sys.stderr)
+    problems = input_problems(settings)
+    for problem in problems:
+        print(f"drum-pipeline: {problem}", file=sys.stderr)
+    if problems:
+        return 2
+    home = dagster_home()
+    from drum_pipeline.pipeline_run import StepFailed, run_pipeline
+    from drum_pipeline.summary import format_summary, run_summary
 
     resource_config = {
         key: value
@@ -23,48 +38,22 @@ def _run(args: argparse.Namespace) -> int:
             "library_dir": args.library,
             "archive_dir": args.archive,
             "output_dir": args.output,
-            "link_mode": getattr(args, "mode", None),
         }.items()
         if value
     }
-    run_config = {"resources": {"config": {"config": resource_config}}} if resource_config else None
-    settings = Settings.resolve(args.library, args.archive, args.output)
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    with instance:
-        if not _succeeded(defs.resolve_job_def("drum_pipeline").execute_in_process(
-                instance=instance, run_config=run_config, raise_on_error=False)):
-            return 1
-        packs = _current_packs(instance, settings)
-        failed = [pack for pack in packs if not _succeeded(defs.resolve_job_def("classify_archive").execute_in_process(
-            instance=instance, run_config=run_config, partition_key=pack, raise_on_error=False))]
-        if not _succeeded(defs.resolve_job_def("rebuild_archive").execute_in_process(
-                instance=instance, run_config=run_config, raise_on_error=False)):
-            return 1
-    if failed:
-        print(f"drum-pipeline: {len(failed)} of {len(packs)} packs failed: {', '.join(failed)}", file=sys.stderr)
+    run_config = {"resources": {"config": {"config": resource_config}}} if resource_config else {}
+    if not args.verbose:
+        run_config["loggers"] = {"console": {"config": {"log_level": "INFO"}}}
+    try:
+        report = run_pipeline(settings, run_config, force=args.force)
+    except StepFailed as exc:
+        print(f"drum-pipeline: {exc}", file=sys.stderr)
         return 1
-    print(f"drum-pipeline: all assets materialized ({len(packs)} packs); outputs in {settings.output_dir}")
+    print(f"drum-pipeline: done in {report.runs} Dagster runs (Dagster home {home})", file=sys.stderr)
+    summary = {**run_summary(settings), "trained": report.trained, "classified_packs": report.classified,
+               "rebuilt": report.rebuilt}
+    print(json.dumps(summary, indent=1) if args.format == "json" else format_summary(summary))
     return 0
-
-
-def _current_packs(instance, settings: Settings) -> list[str]:
-    """The registered packs, less those that left the archive (their partitions are dropped)."""
-    from drum_pipeline.archive.index import list_packs
-    from drum_pipeline.assets.shared import archive_packs
-
-    registered = instance.get_dynamic_partitions(archive_packs.name)
-    present = set(list_packs(settings.archive_dir))
-    for gone in sorted(set(registered) - present):
-        instance.delete_dynamic_partition(archive_packs.name, gone)
-    return sorted(present & set(registered))
-
-
-def _succeeded(result) -> bool:
-    for event in result.all_events:
-        if event.is_step_failure:
-            error = event.step_failure_data.error
-            print(f"drum-pipeline: step {event.step_key} failed: {error.message.strip()}", file=sys.stderr)
-    return result.success
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -74,11 +63,13 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _print_table(frame, fmt: str) -> None:
+    # pandas escapes every "/" in JSON; its records go through json.dumps instead
+    records = json.loads(frame.to_json(orient="records", force_ascii=False)) if fmt != "table" else []
     if fmt == "json":
-        print(frame.to_json(orient="records", indent=1, force_ascii=False))
+        print(json.dumps(records, indent=1, ensure_ascii=False))
     elif fmt == "jsonl":
-        if len(frame):
-            print(frame.to_json(orient="records", lines=True, force_ascii=False).rstrip("\n"))
+        for record in records:
+            print(json.dumps(record, ensure_ascii=False))
     else:
         print(frame.to_string(index=False) if len(frame) else "(nothing)")
 
@@ -128,7 +119,7 @@ def _classify(args: argparse.Namespace) -> int:
     failed = int((table["status"] == "error").sum())
     if failed and args.format == "table":
         print(f"{failed} of {len(table)} files could not be read (status error)", file=sys.stderr)
-    return 0 if failed < len(table) else 1
+    return 0 if failed < len(table) and not missing else 1
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -149,20 +140,24 @@ def _export(args: argparse.Namespace) -> int:
 
 def _rebuild(args: argparse.Namespace) -> int:
     """Regenerate the sorted mirror from the archive index alone (no models, no audio)."""
-    from drum_pipeline.archive.index import list_packs
-    from drum_pipeline.archive.rebuild import rebuild_from_index
+    from drum_pipeline.archive.index import INDEX_COLUMNS, UNSORTED, list_packs
+    from drum_pipeline.archive.rebuild import planned_changes, rebuild_from_index
 
     settings = _settings(args)
-    index = settings.layout.read_partitions("archive_index")
-    if index.empty:
-        print("drum-pipeline: no archive index yet: run `drum-pipeline run` first", file=sys.stderr)
+    index = settings.layout.read_partitions("archive_index", INDEX_COLUMNS)
+    if index.empty and not settings.layout.table_path("rebuilt_archive").exists():
+        print(f"drum-pipeline: no archive index in {settings.output_dir}: run `drum-pipeline run` first",
+              file=sys.stderr)
         return 1
     ledger, counts = rebuild_from_index(index, set(list_packs(settings.archive_dir)), settings.archive_dir,
                                         settings.layout, settings.sorting_rules(), settings.link_mode, args.dry_run)
     if args.dry_run:
+        changes = planned_changes(ledger, settings.archive_dir, settings.layout.rebuilt_dir, settings.link_mode)
+        _print_table(changes, args.format)
         placed = ledger[ledger["status"] == "placed"]
-        _print_table(placed[["path", "target"]], args.format)
-        print(f"plan: {len(placed)} placed ({settings.link_mode}), "
+        print(f"plan: {int((changes['change'] == 'create').sum())} to create, "
+              f"{int((changes['change'] == 'remove').sum())} to remove; {len(placed)} placed ({settings.link_mode}), "
+              f"{int((placed['label'] == UNSORTED).sum())} of them unsorted, "
               f"{int((ledger['status'] == 'duplicate').sum())} duplicates, "
               f"{int((ledger['status'] == 'error').sum())} errors; nothing changed (--dry-run)", file=sys.stderr)
         return 0
@@ -175,7 +170,7 @@ def _validate(args: argparse.Namespace) -> int:
     """Check the folders, the taxonomy, the models and their label mappings, and the labels of
     your corrections file; one line per problem."""
     from drum_pipeline.audio.features import FeatureParams
-    from drum_pipeline.audio.folders import has_audio
+    from drum_pipeline.checks import input_problems
     from drum_pipeline.labels.taxonomy import TaxonomyError, load_taxonomy
     from drum_pipeline.models.inference import CLASSIFIERS
     from drum_pipeline.models.store import (
@@ -186,19 +181,11 @@ def _validate(args: argparse.Namespace) -> int:
     )
 
     settings = _settings(args)
-    problems = []
-    for name, folder, default in (("library", settings.library_dir, settings.library_is_default),
-                                  ("archive", settings.archive_dir, settings.archive_is_default)):
-        if not folder.is_dir():
-            fix = "run `drum-pipeline run` (it synthesizes the demo)" if default else "check DRUM_" + name.upper() + "_DIR"
-            problems.append(f"{name} folder {folder} does not exist: {fix}")
-        elif not has_audio(folder):
-            problems.append(f"{name} folder {folder} holds no audio files: put samples there or name another folder")
+    problems = input_problems(settings)
     try:
         classes = list(load_taxonomy(settings.taxonomy_path).classes)
-    except TaxonomyError as exc:
-        problems.append(f"{exc}: fix that line, or unset DRUM_TAXONOMY to use the packaged taxonomy")
-        classes = None
+    except TaxonomyError:
+        classes = None  # input_problems named it
     if classes:
         from drum_pipeline.archive.corrections import corrections_problems
 
@@ -225,6 +212,7 @@ def _stats(args: argparse.Namespace) -> int:
     shown = False
     if layout.table_path("label_extraction").exists():
         labels = layout.read_table("label_extraction")
+        print(f"tables in {layout.root / 'tables'}")
         print(f"library {settings.library_dir}: {len(labels)} files")
         print(pd.crosstab(labels["label"].replace("", "-"), labels["status"]).to_string(), end="\n\n")
         shown = True
@@ -236,10 +224,12 @@ def _stats(args: argparse.Namespace) -> int:
               f"{int((ledger['status'] == 'error').sum())} errors, "
               f"{int((ledger['label'] == 'unsorted').sum())} unsorted")
         placed = ledger[ledger["status"] == "placed"]
-        print(pd.crosstab(placed["pack"], placed["label"], margins=True, margins_name="all").to_string())
+        if len(placed):
+            print(pd.crosstab(placed["pack"], placed["label"], margins=True, margins_name="all").to_string())
         shown = True
     if not shown:
-        print("drum-pipeline: no tables yet: run `drum-pipeline run` first", file=sys.stderr)
+        print(f"drum-pipeline: no tables in {layout.root / 'tables'}: run `drum-pipeline run` first, "
+              "or name the output folder with --output", file=sys.stderr)
         return 1
     return 0
 
@@ -314,13 +304,17 @@ def _folder_stats(settings: Settings) -> int:
 
 def _similar(args: argparse.Namespace) -> int:
     """The archive's nearest sounds to a file, by Model 2's embedding."""
-    from drum_pipeline.archive.index import load_classifier, similar_sounds
+    from drum_pipeline.archive.index import INDEX_COLUMNS, load_classifier, similar_sounds
     from drum_pipeline.audio.feature_cache import FeatureCache
     from drum_pipeline.audio.features import analysed_window, compute_features
     from drum_pipeline.audio.loader import AudioLoadError, load_window
 
     settings = _settings(args)
     path = Path(args.file).expanduser()
+    if path.is_dir():
+        print(f"drum-pipeline: {args.file} is a folder: give one file; to find sounds like a folder's, "
+              "run `similar` on each of its files (`classify FOLDER` labels a whole folder)", file=sys.stderr)
+        return 2
     if not path.is_file():
         print(f"drum-pipeline: {args.file}: no such file", file=sys.stderr)
         return 2
@@ -332,9 +326,12 @@ def _similar(args: argparse.Namespace) -> int:
         print(f"drum-pipeline: {args.file}: {exc}", file=sys.stderr)
         return 1
     logmel = compute_features(analysed_window(audio.samples, params)[None], params)["logmel"][0]
-    index = settings.layout.read_partitions("archive_index")
+    index = settings.layout.read_partitions("archive_index", INDEX_COLUMNS)
+    query = path.resolve()
+    index = index[index["path"].map(lambda relpath: (settings.archive_dir / relpath).resolve() != query)]
     if index.empty:
-        print("drum-pipeline: no archive index yet: run `drum-pipeline run` first", file=sys.stderr)
+        print(f"drum-pipeline: no other archive file in the index of {settings.output_dir}: "
+              "run `drum-pipeline run` first", file=sys.stderr)
         return 1
     with FeatureCache(settings.layout.cache_dir, params) as cache:
         _print_table(similar_sounds(classifier, cache, index, logmel, args.count), args.format)
@@ -358,6 +355,20 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ui(args: argparse.Namespace) -> int:
+    """Start Dagster's UI and daemon (`dagster dev`) on the Dagster home `drum-pipeline run` uses,
+    so the UI shows what the CLI did and the sensors repeat nothing."""
+    import os
+
+    from drum_pipeline.instance import dagster_home
+
+    home = dagster_home()
+    target = ["-w", "workspace.yaml"] if Path("workspace.yaml").exists() else ["-m", "drum_pipeline.definitions"]
+    print(f"drum-pipeline: dagster dev with DAGSTER_HOME={home}", file=sys.stderr)
+    hush = "ignore:Function `dev_command` is superseded"  # dagster 1.13 points at `dg dev`, which needs a dg project
+    os.execv(sys.executable, [sys.executable, "-W", hush, "-m", "dagster", "dev", *target, *args.dagster_args])
+
+
 def _demo(args: argparse.Namespace) -> int:
     """(Re)generate the demo library and archive."""
     from drum_pipeline.demo.data import make_demo_archive, make_demo_library
@@ -370,11 +381,21 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("drum-pipeline")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="drum-pipeline",
         description="Sort a drum sample archive by sound, learning from your labelled library.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser(
@@ -386,7 +407,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--library", help="labelled library folder (default: $DRUM_LIBRARY_DIR or data/library)")
     run.add_argument("--archive", help="archive folder to sort (default: $DRUM_ARCHIVE_DIR or data/archive)")
     run.add_argument("--output", help="output folder (default: $DRUM_OUTPUT_DIR or data/output)")
+    run.add_argument("--force", action="store_true", help="materialize everything again (retrain, reclassify)")
+    run.add_argument("-v", "--verbose", action="store_true", help="show every Dagster and TensorFlow log line")
+    run.add_argument("--json", dest="format", action="store_const", const="json", default="text",
+                     help="the closing summary as JSON")
     run.set_defaults(handler=_run)
+
+    ui = commands.add_parser("ui", help="start Dagster's UI on the Dagster home the CLI uses", description=_ui.__doc__,
+                             epilog="example: drum-pipeline ui --port 3001")
+    ui.set_defaults(handler=_ui)  # other arguments are passed on to `dagster dev`
 
     demo = commands.add_parser(
         "demo",
@@ -473,7 +502,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "ui":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.dagster_args = extra
+    if args.command in ("run", "classify", "similar", "bench") and not getattr(args, "verbose", False):
+        from drum_pipeline.quiet import hide_native_logs
+
+        hide_native_logs()
     try:
         return args.handler(args)
     except (ValueError, RuntimeError, OSError) as exc:

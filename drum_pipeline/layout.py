@@ -38,10 +38,12 @@ class OutputLayout:
             self.partition_path(name, key, ".jsonl").unlink(missing_ok=True)
         return gone
 
-    def read_partitions(self, name: str) -> pd.DataFrame:
-        """All partitions of a partitioned table, concatenated (empty when none was written)."""
+    def read_partitions(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
+        """All partitions of a partitioned table, concatenated; with no partition written, an empty
+        table with `columns` (a valid, empty result)."""
         files = sorted((self.root / "tables" / name).glob("*.parquet"))
-        return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else pd.DataFrame()
+        return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else pd.DataFrame(
+            columns=columns)
 
     @property
     def corrections_path(self) -> Path:

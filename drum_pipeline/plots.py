@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import io
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+
+def _pyplot():
+    """matplotlib's pyplot without a display, imported on first use (it costs seconds to import)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def _png(fig) -> bytes:
+    plt = _pyplot()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
     plt.close(fig)
@@ -20,6 +27,7 @@ def _png(fig) -> bytes:
 
 def spectrogram_grid(examples: dict[str, list[np.ndarray]], title: str = "") -> bytes:
     """A row of log-mel spectrograms (bands x frames, dB) per class."""
+    plt = _pyplot()
     rows = max(1, len(examples))
     cols = max([len(v) for v in examples.values()] + [1])
     fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.3 * rows), squeeze=False)
@@ -36,6 +44,7 @@ def spectrogram_grid(examples: dict[str, list[np.ndarray]], title: str = "") -> 
 
 def confusion_matrix_png(confusion: np.ndarray, classes: list[str], title: str) -> bytes:
     """A confusion matrix with counts, true classes down, predicted across."""
+    plt = _pyplot()
     confusion = np.asarray(confusion)
     fig, ax = plt.subplots(figsize=(4.2, 3.6))
     ax.imshow(confusion, cmap="Blues")
@@ -52,6 +61,7 @@ def confusion_matrix_png(confusion: np.ndarray, classes: list[str], title: str) 
 
 def history_png(history: dict[str, list[float]], title: str) -> bytes:
     """Loss (and accuracy, when recorded) per epoch, training and validation."""
+    plt = _pyplot()
     panels = [k for k in ("loss", "accuracy") if k in history]
     fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 2.6), squeeze=False)
     for ax, key in zip(axes[0], panels, strict=True):
@@ -67,6 +77,7 @@ def history_png(history: dict[str, list[float]], title: str) -> bytes:
 
 def bar_chart_png(counts: dict[str, int], title: str) -> bytes:
     """Horizontal bars, one per key."""
+    plt = _pyplot()
     keys = list(counts)
     fig, ax = plt.subplots(figsize=(4.2, 0.3 * len(keys) + 0.8))
     ax.barh(keys, [counts[k] for k in keys], color="#4a7ab5")

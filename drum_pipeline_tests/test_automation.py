@@ -24,8 +24,16 @@ def _tick(instance, config, cursor=None):
     return result
 
 
-def _requests(result):
-    return sorted((r.job_name, r.partition_key) for r in result.run_requests or [])
+def _requests(result, instance):
+    """(job, pack) per pack requested: a run over a range of packs counts each of them."""
+    order = instance.get_dynamic_partitions(archive_packs.name)
+    requested = []
+    for request in result.run_requests or []:
+        start = request.tags.get("dagster/asset_partition_range_start")
+        end = request.tags.get("dagster/asset_partition_range_end")
+        packs = order[order.index(start):order.index(end) + 1] if start else [request.partition_key]
+        requested += [(request.job_name, pack) for pack in packs]
+    return sorted(requested)
 
 
 @pytest.fixture
@@ -47,25 +55,26 @@ def test_sensor_runs_exactly_what_changed(own_archive):
     config, archive, instance = own_archive
     first = _tick(instance, config)
     packs = sorted(instance.get_dynamic_partitions(archive_packs.name))
-    assert _requests(first) == [("classify_archive", pack) for pack in packs]  # nothing known yet
+    assert len(first.run_requests) == 1  # all packs in one run
+    assert _requests(first, instance) == [("classify_archive", pack) for pack in packs]  # nothing known yet
 
     second = _tick(instance, config, first.cursor)
     assert not second.run_requests and "nothing changed" in str(second.skip_reason)
 
     shutil.copytree(archive / "Linn LM-1", archive / "New Pack")
     added = _tick(instance, config, second.cursor or first.cursor)
-    assert _requests(added) == [("classify_archive", "New Pack")]
+    assert _requests(added, instance) == [("classify_archive", "New Pack")]
     assert "New Pack" in instance.get_dynamic_partitions(archive_packs.name)
 
     victim = next((archive / "Unknown Pack A").rglob("*.wav"))
     st = victim.stat()
     os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
     touched = _tick(instance, config, added.cursor)
-    assert _requests(touched) == [("classify_archive", "Unknown Pack A")]
+    assert _requests(touched, instance) == [("classify_archive", "Unknown Pack A")]
 
     shutil.rmtree(archive / "New Pack")
     removed = _tick(instance, config, touched.cursor)
-    assert _requests(removed) == [("rebuild_archive", None)]
+    assert _requests(removed, instance) == [("rebuild_archive", None)]
     assert "New Pack" not in instance.get_dynamic_partitions(archive_packs.name)
 
 

@@ -28,7 +28,7 @@ def _one_line_error(result):
 
 
 def test_every_subcommand_has_help_with_an_example():
-    for command in ("run", "demo", "classify", "rebuild", "validate", "stats", "similar"):
+    for command in ("run", "ui", "demo", "classify", "rebuild", "validate", "stats", "similar"):
         result = cli(os.environ, command, "--help")
         assert result.returncode == 0 and "example:" in result.stdout, command
 
@@ -53,8 +53,13 @@ def test_rebuild_dry_run_changes_nothing_and_a_rebuild_is_idempotent(env, tmp_pa
     environment, output, archive = env
     rebuilt = output / "rebuilt"
     before = sorted(p.as_posix() for p in rebuilt.rglob("*"))
-    dry = cli(environment, "rebuild", "--mode", "copy", "--dry-run")
-    assert dry.returncode == 0 and "nothing changed" in dry.stderr and "target" in dry.stdout
+    unchanged = cli(environment, "rebuild", "--dry-run", "--json")
+    assert unchanged.returncode == 0 and json.loads(unchanged.stdout) == []  # only changes are listed
+    assert "0 to create, 0 to remove" in unchanged.stderr and "of them unsorted" in unchanged.stderr
+    dry = cli(environment, "rebuild", "--mode", "copy", "--dry-run", "--json")
+    changes = json.loads(dry.stdout)
+    assert dry.returncode == 0 and "nothing changed" in dry.stderr and changes
+    assert {c["change"] for c in changes} == {"create"} and "\\/" not in dry.stdout  # plain slashes
     assert sorted(p.as_posix() for p in rebuilt.rglob("*")) == before
     elsewhere = dict(environment, DRUM_OUTPUT_DIR=str(tmp_path / "out"))
     assert "run `drum-pipeline run` first" in _one_line_error(cli(elsewhere, "rebuild"))
@@ -83,7 +88,11 @@ def test_stats_and_similar(env, tmp_path):
     assert similar.returncode == 0, similar.stderr[-1500:]
     nearest = json.loads(similar.stdout)
     assert len(nearest) == 3 and nearest[0]["distance"] <= nearest[-1]["distance"]
-    assert nearest[0]["path"] == some_file.relative_to(archive).as_posix() and nearest[0]["distance"] < 0.01
+    assert some_file.relative_to(archive).as_posix() not in [n["path"] for n in nearest]  # not the query itself
+    folder = cli(environment, "similar", str(archive / "Linn LM-1"))
+    assert folder.returncode == 2 and "give one file" in _one_line_error(folder)
+    typo = cli(dict(environment, DRUM_OUTPUT_DIR=str(tmp_path / "TYPO")), "stats")
+    assert typo.returncode == 1 and str(tmp_path / "TYPO") in _one_line_error(typo)
 
 
 def test_bad_arguments_are_one_line_errors(env, tmp_path):
@@ -91,6 +100,11 @@ def test_bad_arguments_are_one_line_errors(env, tmp_path):
     assert cli(environment, "rebuild", "--mode", "move").returncode == 2
     missing = cli(environment, "classify", str(tmp_path / "nope.wav"))
     assert missing.returncode == 1 and "no such file" in missing.stderr
+    some_file = next((archive / "Linn LM-1").rglob("*.wav"))
+    one_missing = cli(environment, "classify", str(some_file), str(tmp_path / "nope.wav"))
+    assert one_missing.returncode == 1 and "nope.wav: no such file" in one_missing.stderr
+    version = cli(environment, "--version")
+    assert version.returncode == 0 and version.stdout.startswith("drum-pipeline ")
     no_models = cli(dict(environment, DRUM_OUTPUT_DIR=str(tmp_path / "empty")), "classify", str(archive / "Linn LM-1"))
     assert no_models.returncode == 2 and "materialize the models" in _one_line_error(no_models)
     assert cli(environment, "similar", str(tmp_path / "nope.wav")).returncode == 2

@@ -77,7 +77,8 @@ def test_cli_run_honours_the_environment_variables(small_demo, tmp_path):
                          env=env, cwd=tmp_path, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     assert str(tmp_path / "out") in out.stdout
-    assert not (tmp_path / "data").exists()  # user-named folders: no demo written anywhere
+    # user-named folders: no demo written anywhere (data/ holds only the default Dagster home)
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["dagster_home"]
 
 
 def test_training_and_cache_variables(monkeypatch, tmp_path):

@@ -238,6 +238,7 @@ def classify_pack(
     times = times or StageTimes()
     rows: dict[str, dict] = {}
     first_of_hash: dict[str, str] = {}
+    hashed_before = hashes.misses  # one hash cache may serve many packs
     readable = [f for f in files if not f.problem and not f.skipped]  # a link leading out of the archive is never read
     with times("hashing"):
         digests = dict(zip((f.relpath for f in readable), hashes.sha256_many([f.path for f in readable]), strict=True))
@@ -271,7 +272,7 @@ def classify_pack(
     with times("index"):
         table = _index_table(rows)
     return table, {
-        "files": len(files), "hashed": hashes.misses, "extracted": report.extracted, "cached": report.cached,
+        "files": len(files), "hashed": hashes.misses - hashed_before, "extracted": report.extracted, "cached": report.cached,
         "decode_failed": report.failed}
 
 

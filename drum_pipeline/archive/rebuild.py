@@ -199,3 +199,18 @@ def _prune_empty(folder: Path, root: Path) -> None:
     while folder != root and folder.is_dir() and not any(folder.iterdir()):
         folder.rmdir()
         folder = folder.parent
+
+
+def planned_changes(ledger: pd.DataFrame, archive_root: Path, rebuilt_root: Path, mode: str) -> pd.DataFrame:
+    """What a rebuild with `ledger` would change, by the manifest: entries to create (new, or
+    pointing at another file or made another way) and entries to remove. Unchanged ones are left out."""
+    manifest = _read_manifest(Path(rebuilt_root))
+    archive_root = Path(archive_root).absolute()
+    rows, wanted = [], set()
+    for row in ledger[ledger["status"] == "placed"].itertuples(index=False):
+        wanted.add(row.target)
+        made = manifest.get(row.target) or {}
+        if (made.get("source"), made.get("mode"), made.get("sha256")) != (str(archive_root / row.path), mode, row.sha256):
+            rows.append({"change": "create", "target": row.target, "path": row.path})
+    rows += [{"change": "remove", "target": target, "path": ""} for target in sorted(set(manifest) - wanted)]
+    return pd.DataFrame(rows, columns=["change", "target", "path"])

@@ -1,6 +1,7 @@
 """The archive index (one partition per pack) and the rebuilt, sorted mirror."""
 
 import json
+import warnings
 from pathlib import Path
 
 import dagster as dg
@@ -8,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from drum_pipeline.archive.corrections import apply_corrections, read_corrections
-from drum_pipeline.archive.index import index_pack, load_classifier
+from drum_pipeline.archive.index import INDEX_COLUMNS, index_pack, load_classifier, pack_files
 from drum_pipeline.archive.rebuild import rebuild_from_index
 from drum_pipeline.archive.reports import folder_report as folder_report_table
 from drum_pipeline.archive.reports import folder_summary_line
@@ -16,11 +17,18 @@ from drum_pipeline.archive.reports import review_queue as review_queue_table
 from drum_pipeline.assets._metadata import markdown_table, png_image
 from drum_pipeline.assets.shared import AUTOMATION, archive_packs
 from drum_pipeline.audio.feature_cache import FeatureCache
+from drum_pipeline.audio.folders import fingerprint
 from drum_pipeline.audio.hashing import HashCache
 from drum_pipeline.layout import write_atomic
 from drum_pipeline.plots import bar_chart_png
 from drum_pipeline.progress import ProgressLog
 from drum_pipeline.resources import DrumPipelineConfig
+
+
+def _disagreements(index: pd.DataFrame) -> pd.DataFrame:
+    """The files whose folder name claims a class the audio does not agree with."""
+    wrong = index[(index["folder_label"] != "") & ~index["folder_agrees"].astype(bool) & (index["status"] == "ok")]
+    return wrong[["path", "folder_label", "predicted_label", "confidence"]]
 
 
 def _summary(table: pd.DataFrame, label_column: str = "label") -> dict:
@@ -40,49 +48,71 @@ def _summary(table: pd.DataFrame, label_column: str = "label") -> dict:
     }
 
 
-@dg.asset(
-    group_name="archive",
-    partitions_def=archive_packs,
-    deps=["sample_archive", "evaluation_report", "spectrogram_features"],
-    code_version="2", automation_condition=AUTOMATION,
-)
-def archive_index(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
-    """Every file of one pack: content hash, duplicates (pointing at the earlier file), the
-    ensemble's label and fine label with confidence, each model's prediction, the folder's own
-    claim and whether the audio agrees, the maker, and errors. Too long for a one-shot, not like a
-    drum one-shot (the drum detector), the models confidently disagreeing, or under the calibrated
-    confidence threshold, the label is `unsorted`, with the reason."""
-    settings = config.settings()
-    pack = context.partition_key
-    classifier = load_classifier(settings, log=context.log.info)
-    with HashCache(settings.layout.hash_cache_path) as hashes, \
-            FeatureCache(settings.layout.cache_dir, classifier.params) as cache:
-        table, work = index_pack(settings, pack, classifier, hashes, cache,
-                                 progress=ProgressLog(context.log.info, f"pack {pack}"))
+# A pack's fingerprint (relative path, size, mtime of its files) when it was classified: the pack
+# sensor and `drum-pipeline run` compare it with the folder's to know which packs changed.
+PACK_FINGERPRINT = "pack_fingerprint"
+MAX_PACKS_PER_RUN = 100
+
+
+# backfill_policy is beta; running many packs per run is the point, so its warning is silenced here only.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+
+    @dg.asset(
+        group_name="archive",
+        partitions_def=archive_packs,
+        deps=["sample_archive", "evaluation_report", "spectrogram_features"],
+        code_version="2", automation_condition=AUTOMATION,
+        # A backfill of many packs runs them in few runs: the models and known sounds load once per run.
+        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX_PACKS_PER_RUN),
+    )
+    def archive_index(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
+        """Every file of one pack: content hash, duplicates (pointing at the earlier file), the
+        ensemble's label and fine label with confidence, each model's prediction, the folder's own
+        claim and whether the audio agrees, the maker, and errors. Too long for a one-shot, not like a
+        drum one-shot (the drum detector), the models confidently disagreeing, or under the calibrated
+        confidence threshold, the label is `unsorted`, with the reason."""
+        settings = config.settings()
+        packs = context.partition_keys
+        classifier = load_classifier(settings, log=context.log.info)
+        with HashCache(settings.layout.hash_cache_path) as hashes, \
+                FeatureCache(settings.layout.cache_dir, classifier.params) as cache:
+            for pack in packs:
+                # Each pack's own materialization event carries its own metadata.
+                context.add_asset_metadata(_index_one_pack(context, settings, pack, classifier, hashes, cache),
+                                           partition_key=pack)
+        return dg.MaterializeResult()
+
+
+def _index_one_pack(context, settings, pack: str, classifier, hashes, cache) -> dict:
+    version = fingerprint(pack_files(settings.archive_dir, pack))  # before reading: a change meanwhile is seen next time
+    table, work = index_pack(settings, pack, classifier, hashes, cache,
+                             progress=ProgressLog(context.log.info, f"pack {pack}"))
     context.log.info(f"pack {pack}: {work['files']} files, {work['hashed']} hashed ({work['files'] - work['hashed']} "
                      f"unchanged), {work['extracted']} decoded, {work['cached']} from the feature cache, "
                      f"{int((table['status'] == 'duplicate').sum())} duplicates skipped")
     path = settings.layout.partition_path("archive_index", pack)
-    disagreements = table[(table["folder_label"] != "") & ~table["folder_agrees"] & (table["status"] == "ok")]
-    return dg.MaterializeResult(metadata={
+    return {
         "path": dg.MetadataValue.path(str(path)),
         "dagster/row_count": len(table),
+        PACK_FINGERPRINT: version,
         **_summary(table),
         **{f"work_{key}": value for key, value in work.items()},
-        "folder_disagreements": markdown_table(disagreements[["path", "folder_label", "predicted_label", "confidence"]]),
+        "folder_disagreements": markdown_table(_disagreements(table)),
         "makers": ", ".join(sorted(set(table["maker"]) - {""})) or "none found",
-    })
+    }
 
 
 @dg.asset(group_name="archive", deps=[archive_index], code_version="1", automation_condition=AUTOMATION)
 def rebuilt_archive(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
-    """The sorted mirror at rebuilt/<label>/<pack>/<path in pack> (symlinks by default), made from
+    """The sorted mirror at `rebuilt/LABEL/PACK/PATH-IN-PACK` (symlinks by default), made from
     the index alone. Idempotent; originals are never touched. Its ledger lists every archive
     file as placed, duplicate or error."""
     settings = config.settings()
     packs = set(context.instance.get_dynamic_partitions(archive_packs.name))
     settings.layout.drop_partitions_except("archive_index", packs)
-    ledger, counts = rebuild_from_index(settings.layout.read_partitions("archive_index"), packs, settings.archive_dir,
+    index = settings.layout.read_partitions("archive_index", INDEX_COLUMNS)
+    ledger, counts = rebuild_from_index(index, packs, settings.archive_dir,
                                         settings.layout, settings.sorting_rules(), settings.link_mode)
     context.log.info(f"rebuilt archive ({settings.link_mode}): " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     per_pack = ledger.groupby(["pack", "status"]).size().unstack(fill_value=0).reset_index()
@@ -96,6 +126,7 @@ def rebuilt_archive(context: dg.AssetExecutionContext, config: DrumPipelineConfi
         **counts,
         **_summary(ledger),
         "per_pack": markdown_table(per_pack),
+        "folder_disagreements": markdown_table(_disagreements(index[index["pack"].isin(packs)])),
     })
 
 

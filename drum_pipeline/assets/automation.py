@@ -1,12 +1,15 @@
 """What keeps the archive sorted without clicks: the pack sensor, the daily re-scan, and the
 sensor that evaluates the assets' automation conditions."""
 
+import hashlib
 import json
 import os
 
 import dagster as dg
 
 from drum_pipeline.archive.index import pack_fingerprints
+from drum_pipeline.assets.archive import MAX_PACKS_PER_RUN
+from drum_pipeline.assets.freshness import partition_ranges, range_tags, recorded_fingerprint
 from drum_pipeline.assets.inputs import corrections_version
 from drum_pipeline.assets.jobs import (
     archive_index_job,
@@ -41,7 +44,7 @@ def archive_sensor(context: dg.SensorEvaluationContext, config: DrumPipelineConf
     settings = config.settings()
     known: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     packs = pack_fingerprints(settings.archive_dir)
-    registered = set(context.instance.get_dynamic_partitions(archive_packs.name))
+    registered = context.instance.get_dynamic_partitions(archive_packs.name)
     requests, partition_requests = [], []
 
     library = fingerprint(scan_audio_files(settings.library_dir))
@@ -51,16 +54,22 @@ def archive_sensor(context: dg.SensorEvaluationContext, config: DrumPipelineConf
     if corrected != (_observed_version(context.instance, "corrections") or "none") and not requests:
         requests.append(dg.RunRequest(job_name="drum_pipeline", run_key=f"corrections-{corrected}"))
 
-    new = sorted(set(packs) - registered)
+    new = sorted(set(packs) - set(registered))
     if new:
         partition_requests.append(archive_packs.build_add_request(new))
+    # A pack is changed when its fingerprint differs from the one this sensor last requested a run
+    # for and from the one its last classification recorded (so a pack `drum-pipeline run` just
+    # classified is not classified again); one run covers many packs.
     models_ready = (model_dir(settings.layout.models_dir, "model1", DEPLOYED) / "labels.json").exists()
-    changed = [pack for pack, version in packs.items() if known.get(pack) != version]
-    if models_ready:
-        for pack in changed:
-            requests.append(dg.RunRequest(job_name="classify_archive", partition_key=pack,
-                                          run_key=f"{pack}-{packs[pack]}"))
-    gone = sorted(registered - set(packs))
+    changed = [pack for pack, version in packs.items()
+               if known.get(pack) != version and recorded_fingerprint(context.instance, pack) != version]
+    if models_ready and changed:
+        order = [pack for pack in registered if pack in packs] + new
+        for start, end in partition_ranges(order, changed, MAX_PACKS_PER_RUN):
+            span = order[order.index(start):order.index(end) + 1]
+            requests.append(dg.RunRequest(job_name="classify_archive", tags=range_tags(start, end),
+                                          run_key=fingerprint_of_versions({pack: packs[pack] for pack in span})))
+    gone = sorted(set(registered) - set(packs))
     if gone:
         partition_requests.append(archive_packs.build_delete_request(gone))
         requests.append(dg.RunRequest(job_name="rebuild_archive", run_key=f"removed-{'|'.join(gone)}"))
@@ -71,6 +80,11 @@ def archive_sensor(context: dg.SensorEvaluationContext, config: DrumPipelineConf
     cursor = {pack: version for pack, version in packs.items() if models_ready or pack in known}
     return dg.SensorResult(run_requests=requests, dynamic_partitions_requests=partition_requests,
                            cursor=json.dumps(cursor))
+
+
+def fingerprint_of_versions(versions: dict[str, str]) -> str:
+    """A run key for classifying these packs at these fingerprints."""
+    return "packs-" + hashlib.sha256(json.dumps(versions, sort_keys=True).encode()).hexdigest()[:24]
 
 
 daily_rescan = dg.ScheduleDefinition(

@@ -10,15 +10,19 @@ from drum_pipeline.assets.distributed import archive_executor
 from drum_pipeline.assets.inputs import corrections, sample_archive, sample_library, taxonomy
 from drum_pipeline.assets.models import cross_validation
 
+STAGE_TAG = "drum_pipeline/stage"
+
 with warnings.catch_warnings():  # include_sources is beta; observing the folders in the job is the point
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     everything = dg.AssetSelection.all(include_sources=True)
     training_job = dg.define_asset_job(
         "drum_pipeline", selection=everything - dg.AssetSelection.assets(
-            archive_index, rebuilt_archive, review_queue, folder_report, cross_validation)
+            archive_index, rebuilt_archive, review_queue, folder_report, cross_validation),
+        tags={STAGE_TAG: "training"},  # the run queue of dagster.yaml runs one at a time
     )
 # DRUM_DASK_SCHEDULER switches the per-pack runs to a Dask cluster (drum_pipeline.assets.distributed)
-archive_index_job = dg.define_asset_job("classify_archive", selection=[archive_index], executor_def=archive_executor())
+archive_index_job = dg.define_asset_job("classify_archive", selection=[archive_index], executor_def=archive_executor(),
+                                        tags={STAGE_TAG: "packs"})
 # the rebuild and the reports on the index: no models, no audio
 rebuild_job = dg.define_asset_job("rebuild_archive", selection=[rebuilt_archive, review_queue, folder_report])
 model_selection_job = dg.define_asset_job("model_selection", selection=[cross_validation])

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import classification_report, confusion_matrix, f1_score
 
 from drum_pipeline.plots import confusion_matrix_png
 
@@ -22,6 +21,8 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """F1 averaged over the classes present in `y_true` (a class a split lacks does not count as 0)."""
     if len(y_true) == 0:
         return 0.0
+    from sklearn.metrics import f1_score  # imported on use: sklearn costs seconds to import
+
     return float(f1_score(y_true, y_pred, labels=np.unique(y_true), average="macro", zero_division=0))
 
 
@@ -41,6 +42,8 @@ def evaluate(y_true: np.ndarray, probabilities: np.ndarray, classes: list[str]) 
     y_pred = probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, int)
     right = y_true == y_pred
     labels = list(range(len(classes)))
+    from sklearn.metrics import classification_report, confusion_matrix
+
     report = classification_report(y_true, y_pred, labels=labels, target_names=classes, output_dict=True,
                                    zero_division=0)
     return {

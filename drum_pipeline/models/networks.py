@@ -184,7 +184,7 @@ def _fit(model: keras.Model, train: _Batches, val_inputs, val_targets, config: T
                  keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=max(2, config.patience // 3))]
     if log:
         callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: log(
-            f"{model.name} epoch {epoch + 1}: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(logs.items()))
+            f"{model.name}: epoch {epoch + 1}/{epochs}: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(logs.items()))
         ) if (epoch + 1) % 5 == 0 else None))
     has_val = len(val_targets) > 0
     history = model.fit(train, validation_data=(val_inputs, val_targets) if has_val else None, epochs=epochs,

@@ -1,0 +1,30 @@
+"""The input checks of `drum-pipeline run` and `validate`: folders that exist and hold audio, a
+taxonomy that loads, and a library with labelled drums (by name only, no audio read)."""
+
+from __future__ import annotations
+
+from drum_pipeline.audio.folders import has_audio, scan_audio_files
+from drum_pipeline.labels.names import decide_label
+from drum_pipeline.labels.taxonomy import TaxonomyError, load_taxonomy
+
+
+def input_problems(settings) -> list[str]:
+    """One line per problem that would make a run fail, each with its fix; [] when all is well."""
+    problems = []
+    for name, folder, default in (("library", settings.library_dir, settings.library_is_default),
+                                  ("archive", settings.archive_dir, settings.archive_is_default)):
+        if not folder.is_dir():
+            fix = "run `drum-pipeline run` (it synthesizes the demo)" if default else "check DRUM_" + name.upper() + "_DIR"
+            problems.append(f"{name} folder {folder} does not exist: {fix}")
+        elif not has_audio(folder):
+            problems.append(f"{name} folder {folder} holds no audio files: put samples there or name another folder")
+    try:
+        taxonomy = load_taxonomy(settings.taxonomy_path)
+    except TaxonomyError as exc:
+        return [*problems, f"{exc}: fix that line, or unset DRUM_TAXONOMY to use the packaged taxonomy"]
+    if has_audio(settings.library_dir):
+        files = scan_audio_files(settings.library_dir)
+        if not any(decide_label(taxonomy, f.relpath).status == "labelled" for f in files):
+            problems.append(f"library folder {settings.library_dir}: none of its {len(files)} audio files is named "
+                            "as a drum (e.g. 'Kicks/Kick 01.wav'): the models learn from those names")
+    return problems

@@ -1,0 +1,102 @@
+"""`drum-pipeline run` through Dagster, incrementally: observe the input folders, then materialize
+only what is missing or stale (as the UI shows it), on the persistent Dagster home."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from drum_pipeline.settings import Settings
+
+
+class StepFailed(RuntimeError):
+    """A step of a run failed; the message is its root cause, in one line."""
+
+
+@dataclass
+class RunReport:
+    trained: list[str] = field(default_factory=list)  # the training job's assets materialized
+    classified: list[str] = field(default_factory=list)  # packs classified
+    rebuilt: bool = False
+    packs: int = 0
+    runs: int = 0
+
+
+def run_pipeline(settings: Settings, run_config: dict, force: bool = False,
+                 say: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> RunReport:
+    """Observe the folders; train and evaluate what is missing or stale; classify the packs that
+    are new, changed or stale (many per run); rebuild the mirror if its index changed. `force`
+    materializes everything again. Raises StepFailed."""
+    from drum_pipeline.archive.index import pack_fingerprints
+    from drum_pipeline.assets.archive import MAX_PACKS_PER_RUN
+    from drum_pipeline.assets.freshness import (
+        packs_to_classify,
+        partition_ranges,
+        range_tags,
+        stale_assets,
+        stale_resolver,
+    )
+    from drum_pipeline.assets.shared import archive_packs
+    from drum_pipeline.definitions import defs
+
+    report = RunReport()
+
+    def execute(job_name: str, what: str, **kwargs) -> None:
+        say(f"drum-pipeline: {what}")
+        result = defs.resolve_job_def(job_name).execute_in_process(
+            instance=instance, run_config=run_config, raise_on_error=False, **kwargs)
+        report.runs += 1
+        if not result.success:
+            raise StepFailed(root_cause(result))
+
+    with dg.DagsterInstance.get() as instance:
+        execute("observe_folders", "observing the library and the archive")
+        graph = defs.resolve_asset_graph()
+        training = defs.resolve_job_def("drum_pipeline")
+        training_keys = [key for key in training.asset_layer.executable_asset_keys if graph.get(key).is_materializable]
+        stale = training_keys if force else stale_assets(stale_resolver(defs, instance), training_keys)
+        if stale:
+            selection = (dg.AssetSelection.assets(*stale).downstream() & dg.AssetSelection.assets(*training_keys))
+            keys = sorted(selection.resolve(graph), key=lambda key: key.to_user_string())
+            report.trained = [key.to_user_string() for key in keys]
+            execute("drum_pipeline", f"materializing {len(keys)} stale or missing assets: "
+                    + ", ".join(report.trained), asset_selection=keys)
+        else:
+            say("drum-pipeline: the models are up to date (nothing to train)")
+
+        fingerprints = pack_fingerprints(settings.archive_dir)
+        registered = instance.get_dynamic_partitions(archive_packs.name)
+        gone = [pack for pack in registered if pack not in fingerprints]
+        for pack in gone:  # a pack that left the archive loses its partition; the rebuild drops its entries
+            instance.delete_dynamic_partition(archive_packs.name, pack)
+        order = [pack for pack in registered if pack in fingerprints]
+        report.packs = len(order)
+        current = {pack: fingerprints[pack] for pack in order}
+        report.classified = order if force else packs_to_classify(stale_resolver(defs, instance), instance, current)
+        for start, end in partition_ranges(order, report.classified, MAX_PACKS_PER_RUN):
+            span = order[order.index(start):order.index(end) + 1]
+            execute("classify_archive", f"classifying {len(span)} packs ({start} ... {end})" if len(span) > 1
+                    else f"classifying pack {start}", tags=range_tags(start, end))
+        if not report.classified:
+            say(f"drum-pipeline: all {len(order)} packs are classified and unchanged")
+
+        rebuilt = dg.AssetKey("rebuilt_archive")
+        if force or report.classified or gone or stale_assets(stale_resolver(defs, instance), [rebuilt]):
+            execute("rebuild_archive", "rebuilding the sorted mirror")
+            report.rebuilt = True
+    return report
+
+
+def root_cause(result) -> str:
+    """The innermost error of the first failed step, in one line (not Dagster's wrapper)."""
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            while (error.cause or error.context) is not None:  # Dagster wraps the user's error
+                error = error.cause or error.context
+            message = error.message.strip().splitlines()[0] if error.message.strip() else error.cls_name
+            return f"step {event.step_key} failed: {message}"
+    return "the run failed"

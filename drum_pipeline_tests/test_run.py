@@ -1,0 +1,127 @@
+"""`drum-pipeline run` as a user runs it (a subprocess): inputs checked first, incremental on a
+persistent Dagster home that the sensors share, a closing summary that matches the index, and
+quiet terminal output."""
+
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import time
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from drum_pipeline.resources import DrumPipelineConfig
+
+
+def _cli(*args, env, timeout=900):
+    """The finished process and its wall time and CPU time (user + system) in seconds."""
+    start, cpu = time.monotonic(), _children_cpu()
+    done = subprocess.run([sys.executable, "-m", "drum_pipeline.cli", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+    return done, time.monotonic() - start, _children_cpu() - cpu
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@pytest.fixture(scope="module")
+def run_env(small_demo, tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli_run")
+    env = {**os.environ, "DAGSTER_HOME": str(root / "dagster_home"), "DRUM_LIBRARY_DIR": str(small_demo / "library"),
+           "DRUM_ARCHIVE_DIR": str(small_demo / "archive"), "DRUM_OUTPUT_DIR": str(root / "out"),
+           "DRUM_MAX_EPOCHS": "2", "DRUM_SYNTHETIC_PER_LABEL": "2", "DRUM_MIN_MACRO_F1": "0"}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the CLI must quieten TensorFlow by itself
+    return env, root
+
+
+@pytest.fixture(scope="module")
+def first_run(run_env):
+    """One full run (quick training) on a fresh Dagster home, its summary as JSON."""
+    env, root = run_env
+    done, _, _ = _cli("run", "--json", env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done, json.loads(done.stdout)
+
+
+@pytest.mark.parametrize("make", ["missing", "empty"])
+def test_a_missing_or_empty_archive_fails_in_seconds_with_one_line(make, tmp_path, small_demo):
+    archive = tmp_path / "archive"
+    if make == "empty":
+        archive.mkdir()
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home")}
+    done, seconds, _ = _cli("run", "--library", str(small_demo / "library"), "--archive", str(archive),
+                         "--output", str(tmp_path / "out"), env=env, timeout=60)
+    assert done.returncode == 2
+    assert seconds < 10
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(archive) in lines[0], done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "out").exists()
+
+
+def test_a_library_without_drum_names_fails_before_training(tmp_path, small_demo):
+    library = tmp_path / "library"
+    library.mkdir()
+    source = next((small_demo / "library").rglob("*.wav"))
+    (library / "take 1.wav").write_bytes(source.read_bytes())
+    done, _, _ = _cli("run", "--library", str(library), "--archive", str(small_demo / "archive"),
+                   "--output", str(tmp_path / "out"), env={**os.environ, "DAGSTER_HOME": str(tmp_path / "home")},
+                   timeout=60)
+    assert done.returncode == 2 and "named as a drum" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_the_summary_counts_equal_the_index(first_run, run_env):
+    _, root = run_env
+    _, summary = first_run
+    index = pd.read_parquet(root / "out" / "tables" / "archive_index")
+    ok = index[index["status"] == "ok"]
+    assert summary["files"] == len(index) > 0
+    assert summary["classes"] == ok[ok["label"] != "unsorted"]["label"].value_counts().to_dict()
+    assert summary["unsorted"] == (ok["label"] == "unsorted").sum() == sum(summary["unsorted_by_reason"].values())
+    assert summary["duplicates"] == (index["status"] == "duplicate").sum()
+    assert summary["errors"] == (index["status"] == "error").sum()  # the demo has unreadable files
+    assert sum(summary["classes"].values()) + summary["unsorted"] + summary["duplicates"] + summary["errors"] == len(index)
+    assert summary["evaluation"]["ensemble_accuracy"] is not None
+    assert summary["outputs"]["rebuilt"] == str(root / "out" / "rebuilt")
+    assert summary["warnings"] == []  # the library is the user's own here
+
+
+def test_without_verbose_no_tensorflow_or_dagster_debug_lines(first_run):
+    done, _ = first_run
+    assert "epoch" not in done.stderr or re.search(r"epoch \d+/\d+", done.stderr)
+    for noise in ("DEBUG", "cudart_stub", "cuInit", "oneDNN", "absl::InitializeLog", "retracing", "BetaWarning"):
+        assert noise not in done.stderr, noise
+    assert not re.search(r"^[IWE]\d{4} ", done.stderr, re.MULTILINE)
+
+
+def test_a_second_run_with_nothing_changed_trains_nothing_in_seconds(first_run, run_env):
+    env, _ = run_env
+    _, before = first_run
+    done, seconds, cpu = _cli("run", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    again = json.loads(done.stdout)
+    assert again["trained"] == [] and again["classified_packs"] == [] and not again["rebuilt"]
+    assert {k: v for k, v in again.items() if k not in ("trained", "classified_packs", "rebuilt")} == {
+        k: v for k, v in before.items() if k not in ("trained", "classified_packs", "rebuilt")}
+    # Under 20 s of work (about 9 s of it imports); the wall time also counts other processes
+    # sharing the machine, so it gets a looser bound.
+    assert cpu < 20 and seconds < 60, f"{cpu:.1f} s CPU, {seconds:.1f} s wall"
+
+
+def test_after_a_run_the_sensors_against_the_same_home_request_nothing(first_run, run_env):
+    from drum_pipeline.assets.automation import archive_sensor
+    from drum_pipeline.definitions import defs
+
+    env, root = run_env
+    config = DrumPipelineConfig(library_dir=env["DRUM_LIBRARY_DIR"], archive_dir=env["DRUM_ARCHIVE_DIR"],
+                                output_dir=env["DRUM_OUTPUT_DIR"])
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        result = archive_sensor(dg.build_sensor_context(instance=instance, resources={"config": config}))
+        assert not result.run_requests and not result.dynamic_partitions_requests, result.skip_reason
+        automation = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        assert automation.total_requested == 0
