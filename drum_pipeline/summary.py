@@ -10,9 +10,8 @@ from drum_pipeline.archive.index import INDEX_COLUMNS, UNSORTED
 
 
 def reason_kind(reason: str) -> str:
-    """A reason without its figures: 'confidence 0.43 under 0.5' -> 'confidence under threshold'."""
-    kind = re.split(r"[(:]| \d", reason, maxsplit=1)[0].strip()
-    return "confidence under threshold" if kind == "confidence" else kind
+    """A reason without its figures: 'low confidence (0.43 under 0.50)' -> 'low confidence'."""
+    return re.split(r"[(:]| \d", reason, maxsplit=1)[0].strip()
 
 
 def run_summary(settings) -> dict:

@@ -118,7 +118,7 @@ def test_automation_requests_exactly_the_stale_assets(trained, indexed):
     retrained = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=edited.cursor)
     instance.report_runless_asset_event(dg.AssetMaterialization("evaluation_report"))
     after_model = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=retrained.cursor)
-    assert _requested(after_model) == {"archive_index"}
+    assert _requested(after_model) == {"archive_index", "inference_bundle"}
     assert after_model.get_num_requested(dg.AssetKey("archive_index")) == len(
         instance.get_dynamic_partitions(archive_packs.name))
 

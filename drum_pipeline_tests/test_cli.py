@@ -106,7 +106,7 @@ def test_bad_arguments_are_one_line_errors(env, tmp_path):
     version = cli(environment, "--version")
     assert version.returncode == 0 and version.stdout.startswith("drum-pipeline ")
     no_models = cli(dict(environment, DRUM_OUTPUT_DIR=str(tmp_path / "empty")), "classify", str(archive / "Linn LM-1"))
-    assert no_models.returncode == 2 and "materialize the models" in _one_line_error(no_models)
+    assert no_models.returncode == 2 and "run `drum-pipeline run` first" in _one_line_error(no_models)
     assert cli(environment, "similar", str(tmp_path / "nope.wav")).returncode == 2
 
 

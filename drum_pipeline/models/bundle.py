@@ -10,6 +10,8 @@ distance). Exporting needs TensorFlow (the `train` extra); loading takes millise
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import shutil
 import tempfile
@@ -91,7 +93,8 @@ def export_bundle(models: ModelSet, reference: Reference, params: FeatureParams,
         for model, file in ((models.model1, MODEL_FILES["model1"]), (models.model2, MODEL_FILES["model2_classifier"]),
                             (models.encoder, MODEL_FILES["model2_encoder"])):
             converter = tf.lite.TFLiteConverter.from_keras_model(model)  # float32: no quantisation
-            (staging / file).write_bytes(converter.convert())
+            with contextlib.redirect_stdout(io.StringIO()):  # Keras prints the SavedModel it passes through
+                (staging / file).write_bytes(converter.convert())
         np.savez(staging / "reference.npz", embeddings=reference.embeddings.astype(np.float32),
                  labels=reference.labels.astype(str), fine_labels=reference.fine_labels.astype(str),
                  mean=reference.mean.astype(np.float32), scale=reference.scale.astype(np.float32),
