@@ -16,6 +16,7 @@ import os
 import resource
 import shutil
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -225,25 +226,14 @@ def pack_runs(archive: Path, work_dir: Path, models_from: Settings, packs: list[
     default executor and on a loopback Dask cluster of two workers; and all packs in one run (the
     asset's backfill policy). Per mode: the wall time and the overhead per partition (a run's
     wall time less its step's time)."""
-    import dagster as dg
-
     from drum_pipeline.assets.distributed import SCHEDULER_ENV, loopback_cluster, run_packs
-    from drum_pipeline.assets.shared import archive_packs
 
     results: dict = {"runs_packs": len(packs), **one_run_for_all_packs(archive, work_dir, models_from, packs, log)}
     for executor in executors:
         for at_once in (False, True):
             mode = f"{executor}_{'at_once' if at_once else 'in_turn'}"
             root = work_dir / "runs" / mode
-            shutil.rmtree(root, ignore_errors=True)
-            settings = _bench_settings(archive, root / "output", models_from)
-            home = root / "dagster_home"
-            home.mkdir(parents=True)
-            with dg.DagsterInstance.from_config(str(home)) as instance:
-                instance.add_dynamic_partitions(archive_packs.name, packs)
-            env = {key: value for key, value in os.environ.items() if key != SCHEDULER_ENV}
-            env.update(DAGSTER_HOME=str(home), DRUM_ARCHIVE_DIR=str(archive), DRUM_OUTPUT_DIR=str(settings.output_dir),
-                       DRUM_LIBRARY_DIR=str(settings.library_dir))
+            home, env = _run_home(archive, root, models_from, packs)
             log(f"{len(packs)} pack runs, {mode.replace('_', ' ')} ...")
             with loopback_cluster(root / "dask", env) if executor == "dask" else contextlib.nullcontext() as cluster:
                 if cluster:
@@ -258,26 +248,36 @@ def pack_runs(archive: Path, work_dir: Path, models_from: Settings, packs: list[
     return results
 
 
-def one_run_for_all_packs(archive: Path, work_dir: Path, models_from: Settings, packs: list[str], log=print) -> dict:
-    """All `packs` in one `classify_archive` run over their partition range, cold caches, default executor."""
+def _run_home(archive: Path, root: Path, models_from: Settings, packs: list[str]) -> tuple[Path, dict[str, str]]:
+    """A fresh Dagster home under `root` with `packs` registered, and the environment of runs that
+    classify `archive` into `root/output` with the real models (no Dask unless a mode starts one)."""
     import dagster as dg
 
-    from drum_pipeline.assets.freshness import range_tags
+    from drum_pipeline.assets.distributed import SCHEDULER_ENV
     from drum_pipeline.assets.shared import archive_packs
 
-    root = work_dir / "runs" / "one_run"
     shutil.rmtree(root, ignore_errors=True)
     settings = _bench_settings(archive, root / "output", models_from)
     home = root / "dagster_home"
     home.mkdir(parents=True)
     with dg.DagsterInstance.from_config(str(home)) as instance:
         instance.add_dynamic_partitions(archive_packs.name, packs)
-    env = {**os.environ, "DAGSTER_HOME": str(home), "DRUM_ARCHIVE_DIR": str(archive),
-           "DRUM_OUTPUT_DIR": str(settings.output_dir), "DRUM_LIBRARY_DIR": str(settings.library_dir)}
-    env.pop("DRUM_DASK_SCHEDULER", None)
+    env = {key: value for key, value in os.environ.items() if key != SCHEDULER_ENV}
+    env.update(DAGSTER_HOME=str(home), DRUM_ARCHIVE_DIR=str(archive), DRUM_OUTPUT_DIR=str(settings.output_dir),
+               DRUM_LIBRARY_DIR=str(settings.library_dir))
+    return home, env
+
+
+def one_run_for_all_packs(archive: Path, work_dir: Path, models_from: Settings, packs: list[str], log=print) -> dict:
+    """All `packs` in one `classify_archive` run over their partition range, cold caches, default executor."""
+    from drum_pipeline.assets.freshness import range_tags
+
+    root = work_dir / "runs" / "one_run"
+    home, env = _run_home(archive, root, models_from, packs)
     log(f"{len(packs)} packs in one run ...")
     start = time.perf_counter()
-    done = subprocess.run(["dagster", "job", "execute", "-m", "drum_pipeline.definitions", "-j", "classify_archive",
+    dagster = str(Path(sys.executable).parent / "dagster")  # the one beside this interpreter, as run_packs does
+    done = subprocess.run([dagster, "job", "execute", "-m", "drum_pipeline.definitions", "-j", "classify_archive",
                            "--tags", json.dumps(range_tags(packs[0], packs[-1]))],
                           env=env, cwd=root, capture_output=True, text=True)
     seconds = time.perf_counter() - start

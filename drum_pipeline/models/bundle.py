@@ -13,8 +13,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import shutil
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -24,7 +22,7 @@ import numpy as np
 from drum_pipeline.audio.features import FeatureParams
 from drum_pipeline.audio.hashing import sha256_file
 from drum_pipeline.models.inference import ModelSet, Reference
-from drum_pipeline.models.store import DEPLOYED, ModelMismatchError, _replace_dir, model_dir
+from drum_pipeline.models.store import DEPLOYED, ModelMismatchError, model_dir, staged_dir
 
 BUNDLE_FORMAT = 1
 BATCH_SIZE = 64  # every interpreter runs this fixed batch (the last one zero-padded): nothing is re-planned
@@ -87,9 +85,7 @@ def export_bundle(models: ModelSet, reference: Reference, params: FeatureParams,
     import tensorflow as tf
 
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".bundle.", dir=target.parent))
-    try:
+    with staged_dir(target) as staging:
         for model, file in ((models.model1, MODEL_FILES["model1"]), (models.model2, MODEL_FILES["model2_classifier"]),
                             (models.encoder, MODEL_FILES["model2_encoder"])):
             converter = tf.lite.TFLiteConverter.from_keras_model(model)  # float32: no quantisation
@@ -104,10 +100,6 @@ def export_bundle(models: ModelSet, reference: Reference, params: FeatureParams,
                     "models": MODEL_FILES, "reference": "reference.npz", "batch_size": BATCH_SIZE,
                     "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "sources": sources or {}}
         (staging / "bundle.json").write_text(json.dumps(manifest, indent=2))
-        _replace_dir(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return target
 
 

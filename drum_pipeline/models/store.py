@@ -10,10 +10,12 @@ taxonomy and the feature parameters, and refuses a model that does not match.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
@@ -35,19 +37,13 @@ def model_dir(models_root: Path, name: str, stage: str = CANDIDATE) -> Path:
 def save_model(models_root: Path, name: str, model, classes: list[str], params: FeatureParams, **meta) -> Path:
     """Write the model and its labels.json atomically into models/candidate/<name>/."""
     target = model_dir(models_root, name)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=target.parent))
-    try:
+    with staged_dir(target) as staging:
         if hasattr(model, "save"):
             model.save(staging / "model.keras")
         else:
             joblib.dump(model, staging / "model.joblib")
         mapping = {"model": name, "classes": list(classes), "feature_params": params.digest(), **meta}
         (staging / "labels.json").write_text(json.dumps(mapping, indent=2))
-        _replace_dir(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return target
 
 
@@ -57,6 +53,21 @@ def update_meta(models_root: Path, name: str, stage: str = CANDIDATE, **meta) ->
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(mapping, indent=2))
     os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def staged_dir(target: Path) -> Iterator[Path]:
+    """A fresh folder beside `target` to fill; it replaces `target` whole when the block ends, and
+    is removed when the block fails, so readers never see half a folder."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield staging
+        _replace_dir(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def _replace_dir(staging: Path, target: Path) -> None:
@@ -73,12 +84,8 @@ def _replace_dir(staging: Path, target: Path) -> None:
 def promote(models_root: Path, names: list[str]) -> None:
     """Copy the candidates `names` over the deployed models."""
     for name in names:
-        source = model_dir(models_root, name, CANDIDATE)
-        target = model_dir(models_root, name, DEPLOYED)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=target.parent))
-        shutil.copytree(source, staging, dirs_exist_ok=True)
-        _replace_dir(staging, target)
+        with staged_dir(model_dir(models_root, name, DEPLOYED)) as staging:
+            shutil.copytree(model_dir(models_root, name, CANDIDATE), staging, dirs_exist_ok=True)
 
 
 def read_mapping(folder: Path, classes: list[str], params: FeatureParams) -> dict:
