@@ -288,6 +288,7 @@ def one_run_for_all_packs(archive: Path, work_dir: Path, models_from: Settings, 
 
 
 def format_results(results: dict) -> str:
+    threads = f" (threads' time added, {results['cores']} threads)"
     rows = [
         ("files", f"{results['files']}"),
         ("decode limit (window only, all cores)", f"{results['limit_files_per_s']:.0f} files/s"),
@@ -296,7 +297,7 @@ def format_results(results: dict) -> str:
         ("pipeline / limit (target >= 0.5)", f"{results['pipeline_vs_limit']:.2f}"),
         ("pipeline / peer (target >= 5)", f"{results['pipeline_vs_peer']:.1f}"),
         ("  loading the models and known sounds (bundle)", f"{results['pipeline_load_seconds']:.2f} s"),
-        *((f"  {stage}", f"{ms:.2f} ms per file" + (f" (on {results['cores']} threads)" if stage == "decoding" else ""))
+        *((f"  {stage}", f"{ms:.2f} ms per file" + (threads if stage in ("decoding", "features") else ""))
           for stage, ms in results["pipeline_stage_ms_per_file"].items()),
         ("re-scan, nothing changed", f"{results['rescan_unchanged_seconds']:.2f} s, "
                                      f"{results['rescan_unchanged_classified']} files classified"),

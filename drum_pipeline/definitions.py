@@ -18,6 +18,7 @@ from drum_pipeline.assets.jobs import ALL_JOBS
 from drum_pipeline.assets.labels import curated_training_set, label_extraction
 from drum_pipeline.assets.models import (
                                          cross_validation,
+                                         descriptor_model,
                                          drum_detector,
                                          evaluation_report,
                                          inference_bundle,
@@ -32,8 +33,8 @@ from drum_pipeline.resources import DrumPipelineConfig
 defs = dg.Definitions(
     assets=[sample_library, sample_archive, taxonomy, corrections, label_extraction, curated_training_set,
             mfcc_features, spectrogram_features, audio_statistics,
-            model1, model2_encoder, model2_classifier, drum_detector, evaluation_report, inference_bundle,
-            cross_validation, archive_index, rebuilt_archive, review_queue, folder_report],
+            model1, model2_encoder, model2_classifier, drum_detector, descriptor_model, evaluation_report,
+            inference_bundle, cross_validation, archive_index, rebuilt_archive, review_queue, folder_report],
     jobs=ALL_JOBS,
     sensors=[archive_sensor, automation_sensor],
     schedules=[daily_rescan],

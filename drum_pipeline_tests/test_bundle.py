@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from drum_pipeline.archive.index import build_reference, load_classifier
 from drum_pipeline.audio.feature_cache import feature_matrix
@@ -40,15 +41,19 @@ def test_the_bundle_gives_the_keras_models_probabilities_and_embeddings(trained)
     logmel = feature_matrix(table, "logmel", params)
     mfcc = mfcc_from_logmel(logmel, params.n_mfcc)
     assert len(logmel) > 100  # more than one fixed-size batch, and a padded last one
-    expected, got = keras_models.predict(mfcc, logmel), lite.predict(mfcc, logmel)
-    for key in ("model1", "model2", "ensemble"):
+    duration = table["duration"].to_numpy(np.float32)
+    expected, got = keras_models.predict(mfcc, logmel, duration), lite.predict(mfcc, logmel, duration)
+    assert lite.descriptor_model is not None  # the descriptor classifier travels in the bundle
+    for key in ("model1", "model2", "descriptors", "ensemble"):
         np.testing.assert_allclose(got[key], expected[key], atol=TOLERANCE, rtol=0, err_msg=key)
     np.testing.assert_allclose(lite.embed(logmel), keras_models.embed(logmel), atol=TOLERANCE, rtol=0)
     assert lite.temperatures == keras_models.temperatures and lite.classes == classes
     reference = build_reference(keras_models, settings.layout.read_table("spectrogram_features"), params)
     np.testing.assert_allclose(lite_reference.embeddings, reference.embeddings, atol=TOLERANCE)
     assert list(lite_reference.fine_labels) == list(reference.fine_labels)
-    assert lite.predict(mfcc[:0], logmel[:0])["ensemble"].shape == (0, len(classes))
+    assert lite.predict(mfcc[:0], logmel[:0], duration[:0])["ensemble"].shape == (0, len(classes))
+    with pytest.raises(ValueError, match="durations"):  # the descriptor classifier reads them
+        lite.predict(mfcc, logmel)
 
 
 def test_classify_runs_on_the_bundle_without_importing_tensorflow(trained, small_demo, tmp_path):

@@ -82,7 +82,7 @@ def test_augmentation_changes_spectrograms_within_range():
 def test_evaluation_reports_all_models_and_deploys(trained):
     config, output, result, _ = trained
     report = json.loads((output / "reports/evaluation.json").read_text())
-    assert set(report["results"]) == {"baseline", "baseline_synthetic", "model1", "model2", "ensemble"}
+    assert set(report["results"]) == {"baseline", "baseline_synthetic", "model1", "model2", "descriptors", "ensemble"}
     for name, metrics in report["results"].items():
         assert 0 <= metrics["macro_f1"] <= 1 and metrics["n"] == report["context"]["test_files"] > 0
         assert np.array(metrics["confusion"]).sum() == metrics["n"]
@@ -100,6 +100,10 @@ def test_evaluation_reports_all_models_and_deploys(trained):
     assert checks["model1_macro_f1_above_floor"] and checks["not_worse_than_deployed"]
     models = load_model_set(output / "models", CLASSES, PARAMS, stage=DEPLOYED)
     assert models.temperatures["model1"] > 0
+    refit = json.loads((model_dir(output / "models", "descriptor_model", DEPLOYED) / "labels.json").read_text())
+    splits = report["context"]
+    assert models.descriptor_model is not None  # deployed: refit on every library drum, not the train split alone
+    assert refit["train_files"] == splits["train_files"] + splits["val_files"] + splits["test_files"]
     metadata = result.asset_materializations_for_node("evaluation_report")[0].metadata
     assert "data:image/png;base64," in metadata["confusion_ensemble"].value
     for name in ("model1", "model2_classifier", "model2_encoder"):

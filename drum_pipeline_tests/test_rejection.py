@@ -14,7 +14,6 @@ from drum_pipeline.archive.index import (
 from drum_pipeline.audio.features import FeatureParams
 from drum_pipeline.labels.taxonomy import load_taxonomy
 from drum_pipeline.models.rejection import (
-    descriptors,
     drum_scores,
     operating_curve,
     threshold_keeping,
@@ -88,4 +87,15 @@ def test_the_detector_tells_synthesized_drums_from_loops_notes_and_noise_it_neve
                             drum_scores(detector, fresh_others.logmel, fresh_others.duration, params))
     keeping_most_drums = curve[curve["drums_kept"] >= 0.9].iloc[-1]
     assert keeping_most_drums["non_drums_rejected"] >= 0.8
-    assert descriptors(drums.logmel[:2], drums.duration[:2], params).shape[0] == 2
+
+
+def test_a_detector_trained_on_other_descriptors_is_refused_with_a_message():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from drum_pipeline.models.store import ModelMismatchError
+
+    params = FeatureParams()
+    drums = synthetic_split(load_taxonomy().fine_to_class, list(load_taxonomy().classes), 2, params, seed=1)
+    older = HistGradientBoostingClassifier(max_iter=5).fit(np.zeros((4, 3)), [0, 1, 0, 1])  # three descriptors
+    with pytest.raises(ModelMismatchError, match="retrain"):
+        drum_scores(older, drums.logmel, drums.duration, params)

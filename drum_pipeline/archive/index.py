@@ -9,7 +9,6 @@ pointing at it; copies across packs are found when the archive is rebuilt.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
@@ -24,9 +23,16 @@ from drum_pipeline.audio.folders import AudioFile, fingerprint, scan_audio_files
 from drum_pipeline.audio.hashing import HashCache
 from drum_pipeline.labels.names import nearest_folder
 from drum_pipeline.labels.taxonomy import Taxonomy, load_taxonomy
-from drum_pipeline.models.bundle import REFERENCE_TABLE, bundle_sources, export_bundle, is_current, load_bundle
+from drum_pipeline.models.bundle import (
+    COPIED_MODELS,
+    REFERENCE_TABLE,
+    bundle_sources,
+    export_bundle,
+    is_current,
+    load_bundle,
+)
 from drum_pipeline.models.inference import ModelSet, Reference, distances, load_model_set
-from drum_pipeline.models.store import ModelMismatchError
+from drum_pipeline.models.store import DEPLOYED, ModelMismatchError, model_dir
 from drum_pipeline.progress import StageTimes
 
 ROOT_PACK = "(archive root)"
@@ -170,8 +176,6 @@ def load_classifier(settings, bundle_dir: Path | None = None, log: Callable[[str
 
 def detector_dir(settings, bundle_dir: Path | None = None) -> Path:
     """The drum detector and its calibration: in the bundle when it holds one, else the deployed one."""
-    from drum_pipeline.models.store import DEPLOYED, model_dir
-
     if bundle_dir is not None and (Path(bundle_dir) / DETECTOR).is_dir():
         return Path(bundle_dir) / DETECTOR
     return model_dir(settings.layout.models_dir, DETECTOR, DEPLOYED)
@@ -192,10 +196,9 @@ def export_inference_bundle(settings, target: Path | None = None) -> Path:
     params = FeatureParams()
     models = load_model_set(layout.models_dir, list(load_taxonomy(settings.taxonomy_path).classes), params)
     reference = build_reference(models, layout.read_table(REFERENCE_TABLE), params)
-    target = export_bundle(models, reference, params, target or layout.bundle_dir, sources)
-    if detector_dir(settings).is_dir():  # the detector needs no TensorFlow: it travels as it is
-        shutil.copytree(detector_dir(settings), target / DETECTOR, dirs_exist_ok=True)
-    return target
+    copied = [model_dir(layout.models_dir, name, DEPLOYED) for name in COPIED_MODELS]
+    return export_bundle(models, reference, params, target or layout.bundle_dir, sources,
+                         [folder for folder in copied if folder.is_dir()])
 
 
 def build_reference(models: ModelSet, spectrograms: pd.DataFrame, params) -> Reference:
@@ -291,6 +294,7 @@ def _index_table(rows: dict[str, dict]) -> pd.DataFrame:
 
 
 def _classify_chunk(originals, rows, cache, classifier: Classifier, rules: SortingRules, times: StageTimes) -> None:
+    from drum_pipeline.models.descriptors import descriptors
     from drum_pipeline.models.rejection import drum_scores
 
     models, reference = classifier.models, classifier.reference
@@ -311,15 +315,16 @@ def _classify_chunk(originals, rows, cache, classifier: Classifier, rules: Sorti
     with times("inference"):
         mfcc = np.stack([r.mfcc for _, r in decoded])
         logmel = np.stack([r.logmel for _, r in decoded])
-        probabilities = models.predict(mfcc, logmel)
+        duration = np.array([rows[path]["duration"] for path, _ in decoded], np.float32)
+        described = descriptors(logmel, duration, classifier.params)  # once, for the trees of both
+        probabilities = models.predict(mfcc, logmel, rows=described)
         classes = np.array(models.classes)
         ensemble = probabilities["ensemble"]
         predicted = classes[ensemble.argmax(axis=1)]
         fine, novelty = reference.fine_labels_and_novelty(models.embed(logmel), list(predicted))
         scores = np.full(len(decoded), np.nan)
         if classifier.detector is not None:
-            scores = drum_scores(classifier.detector, logmel,
-                                 np.array([rows[path]["duration"] for path, _ in decoded]), classifier.params)
+            scores = drum_scores(classifier.detector, logmel, duration, classifier.params, described)
     for i, (path, _) in enumerate(decoded):
         row = rows[path]
         row.update(

@@ -8,8 +8,10 @@ that cannot be decoded is cached as an error, so it is not decoded again either.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -118,22 +120,47 @@ def _decode(path: Path, params: FeatureParams, times: StageTimes) -> tuple[np.nd
         return analysed_window(samples, params), stats, ""
 
 
+def _extract_batch(batch: list[tuple[str, Path]], params: FeatureParams, times: StageTimes) -> list[FeatureRecord]:
+    """Decode a batch and compute its features (on a worker thread): one record per file."""
+    decoded = [_decode(path, params, times) for _, path in batch]
+    ok = [i for i, (window, _, _) in enumerate(decoded) if window is not None]
+    with times("features"):
+        computed = compute_features(np.stack([decoded[i][0] for i in ok]), params) if ok else {}
+    row_of = {i: row for row, i in enumerate(ok)}
+    records = []
+    for i, (sha, _path) in enumerate(batch):
+        window, stats, error = decoded[i]
+        if window is None:
+            records.append(FeatureRecord(sha, error, None, None, {}))
+            continue
+        row = row_of[i]
+        for key in ("centroid_hz", "flatness", "onset_strength", "decay_seconds"):
+            stats[key] = float(computed[key][row])
+        records.append(FeatureRecord(sha, "", computed["mfcc"][row], computed["logmel"][row], stats))
+    return records
+
+
 def extract_missing(
     items: Iterable[tuple[str, Path]],
     cache: FeatureCache,
-    workers: int = 2,
-    batch_size: int = 256,
+    workers: int | None = None,
+    batch_size: int = 128,
     progress: Callable[[int, int], None] | None = None,
     times: StageTimes | None = None,
 ) -> ExtractionReport:
     """Decode and compute features for every (sha256, path) whose hash is not cached yet.
 
-    Decoding runs on `workers` threads (libsndfile, soxr and the FFT release the GIL); the
-    numeric work runs once per batch. Files sharing a hash are decoded once. `times` adds up the
-    seconds of decoding (each thread's) and of the features.
+    Each batch is decoded and its features computed on one of `workers` threads (default: one
+    per core; libsndfile, soxr and numpy release the GIL), while this thread stores finished
+    batches. Numeric libraries run single-threaded meanwhile: their own thread pools would fight
+    the workers for the cores. Files sharing a hash are decoded once. `times` adds up the seconds
+    of decoding and of the features (each thread's).
     """
+    from threadpoolctl import threadpool_limits
+
     start = time.monotonic()
     times = times or StageTimes()
+    workers = workers or os.cpu_count() or 1
     paths: dict[str, Path] = {}
     for sha, path in items:
         if sha:
@@ -141,40 +168,26 @@ def extract_missing(
     known = cache.known(paths)
     todo = [(sha, path) for sha, path in paths.items() if sha not in known]
     report = ExtractionReport(requested=len(paths), cached=len(known))
-    params = cache.params
     batches = [todo[first : first + batch_size] for first in range(0, len(todo), batch_size)]
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool, threadpool_limits(1):
+        pending: deque = deque()
 
-        def submit(batch):
-            return [pool.submit(_decode, path, params, times) for _, path in batch]
-
-        # The next batch decodes while this one's numbers are computed; at most two are in memory.
-        futures = submit(batches[0]) if batches else []
-        for number, batch in enumerate(batches):
-            upcoming = submit(batches[number + 1]) if number + 1 < len(batches) else []
+        def store(future) -> None:
             with times("waiting for decoding"):
-                decoded = [future.result() for future in futures]
-            futures = upcoming
-            ok = [i for i, (window, _, _) in enumerate(decoded) if window is not None]
-            with times("features"):
-                computed = compute_features(np.stack([decoded[i][0] for i in ok]), params) if ok else {}
-            row_of = {i: row for row, i in enumerate(ok)}
-            records = []
-            for i, (sha, _path) in enumerate(batch):
-                window, stats, error = decoded[i]
-                if window is None:
-                    records.append(FeatureRecord(sha, error, None, None, {}))
-                    continue
-                row = row_of[i]
-                for key in ("centroid_hz", "flatness", "onset_strength", "decay_seconds"):
-                    stats[key] = float(computed[key][row])
-                records.append(FeatureRecord(sha, "", computed["mfcc"][row], computed["logmel"][row], stats))
+                records = future.result()
             with times("features"):
                 cache.put(records)
-            report.extracted += len(batch)
-            report.failed += len(batch) - len(ok)
+            report.extracted += len(records)
+            report.failed += sum(1 for record in records if record.error)
             if progress:
                 progress(report.extracted, len(todo))
+
+        for batch in batches:  # at most workers + 1 batches in memory
+            pending.append(pool.submit(_extract_batch, batch, cache.params, times))
+            if len(pending) > workers:
+                store(pending.popleft())
+        while pending:
+            store(pending.popleft())
     report.seconds = time.monotonic() - start
     return report
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -21,12 +22,13 @@ import numpy as np
 
 from drum_pipeline.audio.features import FeatureParams
 from drum_pipeline.audio.hashing import sha256_file
-from drum_pipeline.models.inference import ModelSet, Reference
+from drum_pipeline.models.inference import ModelSet, Reference, load_descriptor_model
 from drum_pipeline.models.store import DEPLOYED, ModelMismatchError, model_dir, staged_dir
 
 BUNDLE_FORMAT = 1
 BATCH_SIZE = 64  # every interpreter runs this fixed batch (the last one zero-padded): nothing is re-planned
 # the file of each model in the bundle, by its deployed model's name
+COPIED_MODELS = ("descriptor_model", "drum_detector")  # scikit-learn models: they travel as they are
 MODEL_FILES = {"model1": "model1.tflite", "model2_classifier": "model2.tflite", "model2_encoder": "encoder.tflite"}
 REFERENCE_TABLE = "spectrogram_features"  # the known sounds are its training split
 
@@ -62,8 +64,8 @@ class LiteModel:
 def bundle_sources(models_root: Path, reference_table: Path) -> dict[str, str]:
     """sha256 of what a bundle is built from: each deployed model and its labels.json, and the table
     of known sounds. Those that do not exist are left out."""
-    files = [model_dir(models_root, name, DEPLOYED) / file for name in MODEL_FILES
-             for file in ("model.keras", "labels.json")] + [Path(reference_table)]
+    files = [model_dir(models_root, name, DEPLOYED) / file for name in (*MODEL_FILES, *COPIED_MODELS)
+             for file in ("model.keras", "model.joblib", "labels.json")] + [Path(reference_table)]
     return {f"{f.parent.name}/{f.name}": sha256_file(f) for f in files if f.exists()}
 
 
@@ -79,13 +81,16 @@ def is_current(bundle_dir: Path, models_root: Path, reference_table: Path) -> bo
 
 
 def export_bundle(models: ModelSet, reference: Reference, params: FeatureParams, target: Path,
-                  sources: dict[str, str] | None = None) -> Path:
+                  sources: dict[str, str] | None = None, copied: list[Path] = ()) -> Path:
     """Convert Keras models to LiteRT (float32, no quantisation) and write them with the known
-    sounds into the bundle folder `target`, atomically. Needs TensorFlow."""
+    sounds and the `copied` model folders (scikit-learn) into the bundle folder `target`,
+    atomically. Needs TensorFlow."""
     import tensorflow as tf
 
     target = Path(target)
     with staged_dir(target) as staging:
+        for folder in copied:
+            shutil.copytree(folder, staging / Path(folder).name)
         for model, file in ((models.model1, MODEL_FILES["model1"]), (models.model2, MODEL_FILES["model2_classifier"]),
                             (models.encoder, MODEL_FILES["model2_encoder"])):
             converter = tf.lite.TFLiteConverter.from_keras_model(model)  # float32: no quantisation
@@ -119,8 +124,9 @@ def load_bundle(bundle_dir: Path, classes: list[str], params: FeatureParams) -> 
         raise ModelMismatchError(f"the bundle in {bundle_dir} was exported for other feature parameters: export it again")
     files = manifest["models"]
     batch_size = manifest.get("batch_size", BATCH_SIZE)
+    descriptor_model, _ = load_descriptor_model(bundle_dir, classes, params, stage=None)
     models = ModelSet(list(classes), *(LiteModel(bundle_dir / files[name], batch_size) for name in MODEL_FILES),
-                      {name: float(t) for name, t in manifest["temperatures"].items()})
+                      {name: float(t) for name, t in manifest["temperatures"].items()}, descriptor_model, params)
     with np.load(bundle_dir / manifest["reference"], allow_pickle=False) as known:
         reference = Reference(known["embeddings"], known["labels"], known["fine_labels"], known["mean"],
                               known["scale"], float(known["typical_distance"]))

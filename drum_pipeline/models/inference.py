@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -11,38 +11,56 @@ from drum_pipeline.audio.features import FeatureParams
 from drum_pipeline.models.store import DEPLOYED, load_model, model_dir
 
 CLASSIFIERS = ("model1", "model2_classifier")
+DESCRIPTOR_MODEL = "descriptor_model"
+# The ensemble's members: the key of their probabilities and the model (folder) whose temperature applies
+MEMBERS = {"model1": "model1", "model2": "model2_classifier", "descriptors": DESCRIPTOR_MODEL}
 
 
 @dataclass
 class ModelSet:
     """Model 1, Model 2's classifier and its encoder: Keras models (training, evaluation) or the
-    inference bundle's LiteRT models (classification); both answer predict_on_batch."""
+    inference bundle's LiteRT models (classification); both answer predict_on_batch. With them the
+    descriptor classifier (scikit-learn; None for models trained before it existed)."""
 
     classes: list[str]
     model1: object
     model2: object
     encoder: object  # Model 2's autoencoder encoder: the embedding for fine labels and similar sounds
     temperatures: dict[str, float]
+    descriptor_model: object = None
+    params: FeatureParams = field(default_factory=FeatureParams)
 
     def embed(self, logmel: np.ndarray, batch_size: int = 512) -> np.ndarray:
         if len(logmel) == 0:
             return np.zeros((0, self.encoder.output_shape[-1]), np.float32)
         return _predict(self.encoder, logmel, batch_size)
 
-    def predict(self, mfcc: np.ndarray, logmel: np.ndarray, batch_size: int = 512) -> dict[str, np.ndarray]:
-        """Class probabilities of Model 1, Model 2 and the ensemble (the mean of the calibrated two)."""
+    def predict(self, mfcc: np.ndarray, logmel: np.ndarray, duration: np.ndarray | None = None,
+                rows: np.ndarray | None = None, batch_size: int = 512) -> dict[str, np.ndarray]:
+        """Class probabilities of Model 1, Model 2, the descriptor classifier (`descriptors`; it reads
+        the files' durations in seconds, or their descriptor `rows` when the caller has them) and the
+        ensemble (the mean of the calibrated members)."""
+        from drum_pipeline.models.descriptors import class_probabilities, descriptors
+
+        members = ["model1", "model2"] + (["descriptors"] if self.descriptor_model is not None else [])
         if len(mfcc) == 0:
             empty = np.zeros((0, len(self.classes)), np.float32)
-            return {"model1": empty, "model2": empty, "ensemble": empty}
-        p1 = _predict(self.model1, mfcc, batch_size)
-        p2 = _predict(self.model2, logmel, batch_size)
-        return {"model1": p1, "model2": p2, "ensemble": ensemble_probabilities(p1, p2, self.temperatures)}
+            return {name: empty for name in [*members, "ensemble"]}
+        out = {"model1": _predict(self.model1, mfcc, batch_size), "model2": _predict(self.model2, logmel, batch_size)}
+        if self.descriptor_model is not None:
+            if rows is None and duration is None:
+                raise ValueError("the descriptor classifier needs the files' durations")
+            rows = descriptors(logmel, duration, self.params) if rows is None else rows
+            out["descriptors"] = class_probabilities(self.descriptor_model, rows, len(self.classes))
+        out["ensemble"] = ensemble_probabilities(out, self.temperatures)
+        return out
 
 
-def ensemble_probabilities(p1: np.ndarray, p2: np.ndarray, temperatures: dict[str, float]) -> np.ndarray:
-    """The ensemble of Model 1's and Model 2's probabilities: the mean of the calibrated two."""
-    return (calibrate(p1, temperatures.get("model1", 1.0))
-            + calibrate(p2, temperatures.get("model2_classifier", 1.0))) / 2
+def ensemble_probabilities(members: dict[str, np.ndarray], temperatures: dict[str, float]) -> np.ndarray:
+    """The ensemble of the members' probabilities (keys of MEMBERS; others are ignored): the mean
+    of the calibrated ones."""
+    calibrated = [calibrate(p, temperatures.get(MEMBERS[name], 1.0)) for name, p in members.items() if name in MEMBERS]
+    return np.mean(calibrated, axis=0)
 
 
 def _predict(model, x: np.ndarray, batch_size: int) -> np.ndarray:
@@ -58,12 +76,25 @@ def _predict(model, x: np.ndarray, batch_size: int) -> np.ndarray:
 
 
 def load_model_set(models_root: Path, classes: list[str], params: FeatureParams, stage: str = DEPLOYED) -> ModelSet:
-    """Model 1 and Model 2 of `stage` (deployed by default), checked against the classes and parameters."""
+    """Model 1, Model 2 and the descriptor classifier of `stage` (deployed by default), checked
+    against the classes and parameters."""
     model1, meta1 = load_model(model_dir(models_root, "model1", stage), classes, params)
     model2, meta2 = load_model(model_dir(models_root, "model2_classifier", stage), classes, params)
     encoder, _ = load_model(model_dir(models_root, "model2_encoder", stage), classes, params)
-    return ModelSet(list(classes), model1, model2, encoder, {"model1": meta1.get("temperature", 1.0),
-                                                             "model2_classifier": meta2.get("temperature", 1.0)})
+    descriptor_model, meta3 = load_descriptor_model(models_root, classes, params, stage)
+    temperatures = {"model1": meta1.get("temperature", 1.0), "model2_classifier": meta2.get("temperature", 1.0)}
+    if descriptor_model is not None:
+        temperatures[DESCRIPTOR_MODEL] = meta3.get("temperature", 1.0)
+    return ModelSet(list(classes), model1, model2, encoder, temperatures, descriptor_model, params)
+
+
+def load_descriptor_model(folder_or_root: Path, classes: list[str], params: FeatureParams, stage: str | None = DEPLOYED):
+    """(descriptor classifier, its meta) of a models folder's `stage`, or of a bundle (`stage` None);
+    (None, {}) when there is none: models trained before it existed still classify."""
+    folder = Path(folder_or_root) / DESCRIPTOR_MODEL if stage is None else model_dir(folder_or_root, DESCRIPTOR_MODEL, stage)
+    if not folder.is_dir():
+        return None, {}
+    return load_model(folder, classes, params)
 
 
 @dataclass

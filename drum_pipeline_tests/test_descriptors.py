@@ -1,0 +1,54 @@
+"""The descriptor classifier, the ensemble's third member, and the ensemble it joins."""
+
+import numpy as np
+import pytest
+
+from drum_pipeline.audio.features import FeatureParams
+from drum_pipeline.labels.taxonomy import load_taxonomy
+from drum_pipeline.models.descriptors import class_probabilities, descriptors, train_descriptor_classifier
+from drum_pipeline.models.inference import ensemble_probabilities
+from drum_pipeline.models.synthetic import EVALUATION_STREAM, synthetic_split
+
+PARAMS = FeatureParams()
+
+
+@pytest.fixture(scope="module")
+def drums():
+    taxonomy = load_taxonomy()
+    classes = list(taxonomy.classes)
+    train = synthetic_split(taxonomy.fine_to_class, classes, 6, PARAMS, seed=1)
+    fresh = synthetic_split(taxonomy.fine_to_class, classes, 3, PARAMS, 1, EVALUATION_STREAM)
+    return classes, train, fresh
+
+
+def test_descriptors_are_finite_and_one_row_per_sound(drums):
+    _, train, _ = drums
+    x = descriptors(train.logmel[:5], train.duration[:5], PARAMS)
+    assert x.shape[0] == 5 and np.isfinite(x).all()
+    silent = descriptors(np.full((1, PARAMS.n_mels, PARAMS.n_frames), -80.0, np.float32), np.array([0.5]), PARAMS)
+    assert np.isfinite(silent).all()
+
+
+def test_the_descriptor_classifier_names_drums_it_never_heard(drums):
+    classes, train, fresh = drums
+    model = train_descriptor_classifier(train.logmel, train.duration, train.y, PARAMS)
+    probabilities = class_probabilities(model, descriptors(fresh.logmel, fresh.duration, PARAMS), len(classes))
+    assert probabilities.shape == (len(fresh.y), len(classes))
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+    assert np.mean(probabilities.argmax(axis=1) == fresh.y) >= 0.6  # six classes: chance is about 0.17
+
+
+def test_a_class_the_library_lacks_gets_no_probability(drums):
+    classes, train, fresh = drums
+    kick = classes.index("kick")
+    keep = train.y != kick
+    model = train_descriptor_classifier(train.logmel[keep], train.duration[keep], train.y[keep], PARAMS)
+    probabilities = class_probabilities(model, descriptors(fresh.logmel, fresh.duration, PARAMS), len(classes))
+    assert probabilities.shape[1] == len(classes) and (probabilities[:, kick] == 0).all()
+
+
+def test_the_ensemble_is_the_mean_of_its_calibrated_members():
+    p = {"model1": np.array([[0.8, 0.2]]), "model2": np.array([[0.4, 0.6]]), "descriptors": np.array([[0.3, 0.7]])}
+    np.testing.assert_allclose(ensemble_probabilities(p, {}), [[0.5, 0.5]])
+    without = ensemble_probabilities({k: p[k] for k in ("model1", "model2")}, {})
+    np.testing.assert_allclose(without, [[0.6, 0.4]])
