@@ -124,9 +124,9 @@ def load_bundle(bundle_dir: Path, classes: list[str], params: FeatureParams) -> 
         raise ModelMismatchError(f"the bundle in {bundle_dir} was exported for other feature parameters: export it again")
     files = manifest["models"]
     batch_size = manifest.get("batch_size", BATCH_SIZE)
-    descriptor_model, _ = load_descriptor_model(bundle_dir, classes, params, stage=None)
     models = ModelSet(list(classes), *(LiteModel(bundle_dir / files[name], batch_size) for name in MODEL_FILES),
-                      {name: float(t) for name, t in manifest["temperatures"].items()}, descriptor_model, params)
+                      {name: float(t) for name, t in manifest["temperatures"].items()},
+                      load_descriptor_model(bundle_dir, classes, params, stage=None), params)
     with np.load(bundle_dir / manifest["reference"], allow_pickle=False) as known:
         reference = Reference(known["embeddings"], known["labels"], known["fine_labels"], known["mean"],
                               known["scale"], float(known["typical_distance"]))

@@ -81,20 +81,16 @@ def load_model_set(models_root: Path, classes: list[str], params: FeatureParams,
     model1, meta1 = load_model(model_dir(models_root, "model1", stage), classes, params)
     model2, meta2 = load_model(model_dir(models_root, "model2_classifier", stage), classes, params)
     encoder, _ = load_model(model_dir(models_root, "model2_encoder", stage), classes, params)
-    descriptor_model, meta3 = load_descriptor_model(models_root, classes, params, stage)
     temperatures = {"model1": meta1.get("temperature", 1.0), "model2_classifier": meta2.get("temperature", 1.0)}
-    if descriptor_model is not None:
-        temperatures[DESCRIPTOR_MODEL] = meta3.get("temperature", 1.0)
-    return ModelSet(list(classes), model1, model2, encoder, temperatures, descriptor_model, params)
+    return ModelSet(list(classes), model1, model2, encoder, temperatures,
+                    load_descriptor_model(models_root, classes, params, stage), params)
 
 
 def load_descriptor_model(folder_or_root: Path, classes: list[str], params: FeatureParams, stage: str | None = DEPLOYED):
-    """(descriptor classifier, its meta) of a models folder's `stage`, or of a bundle (`stage` None);
-    (None, {}) when there is none: models trained before it existed still classify."""
+    """The descriptor classifier of a models folder's `stage`, or of a bundle (`stage` None); None
+    when there is none: models trained before it existed still classify."""
     folder = Path(folder_or_root) / DESCRIPTOR_MODEL if stage is None else model_dir(folder_or_root, DESCRIPTOR_MODEL, stage)
-    if not folder.is_dir():
-        return None, {}
-    return load_model(folder, classes, params)
+    return load_model(folder, classes, params)[0] if folder.is_dir() else None
 
 
 @dataclass
