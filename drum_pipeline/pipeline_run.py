@@ -34,7 +34,7 @@ def run_pipeline(settings: Settings, run_config: dict, force: bool = False,
     from drum_pipeline.assets.archive import MAX_PACKS_PER_RUN
     from drum_pipeline.assets.freshness import (
         packs_to_classify,
-        partition_ranges,
+        partition_spans,
         range_tags,
         stale_assets,
         stale_resolver,
@@ -76,10 +76,9 @@ def run_pipeline(settings: Settings, run_config: dict, force: bool = False,
         report.packs = len(order)
         current = {pack: fingerprints[pack] for pack in order}
         report.classified = order if force else packs_to_classify(stale_resolver(defs, instance), instance, current)
-        for start, end in partition_ranges(order, report.classified, MAX_PACKS_PER_RUN):
-            span = order[order.index(start):order.index(end) + 1]
-            execute("classify_archive", f"classifying {len(span)} packs ({start} ... {end})" if len(span) > 1
-                    else f"classifying pack {start}", tags=range_tags(start, end))
+        for span in partition_spans(order, report.classified, MAX_PACKS_PER_RUN):
+            execute("classify_archive", f"classifying {len(span)} packs ({span[0]} ... {span[-1]})" if len(span) > 1
+                    else f"classifying pack {span[0]}", tags=range_tags(span[0], span[-1]))
         if not report.classified:
             say(f"drum-pipeline: all {len(order)} packs are classified and unchanged")
 

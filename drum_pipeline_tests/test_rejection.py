@@ -37,7 +37,7 @@ def test_thresholds_picked_on_one_half_keep_the_stated_share_of_the_other(share)
     n = 4000
     scores, probabilities = rng.beta(5, 1.5, n), _probabilities(rng, n)
     half = np.arange(n) < n // 2
-    rules = calibrate_sorting_rules(scores[half], {k: v[half] for k, v in probabilities.items()}, CLASSES, share)
+    rules = calibrate_sorting_rules(scores[half], {k: v[half] for k, v in probabilities.items()}, share)
     kept = [unsorted_reason(rules, 0.5, scores[i], probabilities["ensemble"][i].max(),
                             (CLASSES[probabilities["model1"][i].argmax()], probabilities["model1"][i].max()),
                             (CLASSES[probabilities["model2"][i].argmax()], probabilities["model2"][i].max())) == ""

@@ -81,20 +81,28 @@ def _under(value: float, threshold: float) -> str:
     return f"{value:.{digits}f} under {threshold:.{digits}f}"
 
 
-def calibrate_sorting_rules(drum_scores: np.ndarray, probabilities: dict[str, np.ndarray], classes: list[str],
-                            keep_share: float = 0.95, base: SortingRules = SortingRules()) -> SortingRules:
+def sorted_mask(rules: SortingRules, duration: np.ndarray | None, drum_scores: np.ndarray,
+                probabilities: dict[str, np.ndarray]) -> np.ndarray:
+    """Which of N classified sounds stay sorted under `rules` (unsorted_reason gives ''), from their
+    durations (None: not known), drum scores and the probabilities of model1, model2 and the ensemble."""
+    p1, p2, ensemble = probabilities["model1"], probabilities["model2"], probabilities["ensemble"]
+    return np.array([unsorted_reason(rules, None if duration is None else float(duration[i]), float(drum_scores[i]),
+                                     float(ensemble[i].max()), (int(p1[i].argmax()), float(p1[i].max())),
+                                     (int(p2[i].argmax()), float(p2[i].max()))) == ""
+                     for i in range(len(ensemble))], dtype=bool)
+
+
+def calibrate_sorting_rules(drum_scores: np.ndarray, probabilities: dict[str, np.ndarray], keep_share: float = 0.95,
+                            base: SortingRules = SortingRules()) -> SortingRules:
     """Thresholds picked on held-out drums (one-shots by construction) so that `keep_share` of them
     is sorted: half of what may go is left to the drum detector, the rest to the models' doubt
     (disagreement first, then the confidence threshold)."""
     from drum_pipeline.models.rejection import threshold_keeping
 
     drum_threshold = threshold_keeping(drum_scores, 1 - (1 - keep_share) / 2)
-    kept = np.asarray(drum_scores) >= drum_threshold
-    labels = {name: np.asarray(classes)[p.argmax(axis=1)] for name, p in probabilities.items()}
-    confident = np.minimum(probabilities["model1"].max(axis=1), probabilities["model2"].max(axis=1))
-    agree = (labels["model1"] == labels["model2"]) | (confident < base.disagree_confidence)
-    remaining = kept & agree
-    wanted = keep_share * len(kept)
+    remaining = sorted_mask(replace(base, drum_threshold=drum_threshold, confidence_threshold=0.0), None,
+                            drum_scores, probabilities)
+    wanted = keep_share * len(remaining)
     share = wanted / remaining.sum() if remaining.sum() else 1.0
     confidence = probabilities["ensemble"].max(axis=1)[remaining]
     return replace(base, drum_threshold=round(drum_threshold, 6),

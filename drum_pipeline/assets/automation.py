@@ -9,7 +9,7 @@ import dagster as dg
 
 from drum_pipeline.archive.index import pack_fingerprints
 from drum_pipeline.assets.archive import MAX_PACKS_PER_RUN
-from drum_pipeline.assets.freshness import partition_ranges, range_tags, recorded_fingerprint
+from drum_pipeline.assets.freshness import partition_spans, range_tags, recorded_fingerprint
 from drum_pipeline.assets.inputs import corrections_version
 from drum_pipeline.assets.jobs import (
     archive_index_job,
@@ -65,9 +65,8 @@ def archive_sensor(context: dg.SensorEvaluationContext, config: DrumPipelineConf
                if known.get(pack) != version and recorded_fingerprint(context.instance, pack) != version]
     if models_ready and changed:
         order = [pack for pack in registered if pack in packs] + new
-        for start, end in partition_ranges(order, changed, MAX_PACKS_PER_RUN):
-            span = order[order.index(start):order.index(end) + 1]
-            requests.append(dg.RunRequest(job_name="classify_archive", tags=range_tags(start, end),
+        for span in partition_spans(order, changed, MAX_PACKS_PER_RUN):
+            requests.append(dg.RunRequest(job_name="classify_archive", tags=range_tags(span[0], span[-1]),
                                           run_key=fingerprint_of_versions({pack: packs[pack] for pack in span})))
     gone = sorted(set(registered) - set(packs))
     if gone:

@@ -55,17 +55,18 @@ def packs_to_classify(resolver: CachingStaleStatusResolver, instance: dg.Dagster
     return stale
 
 
-def partition_ranges(order: list[str], wanted, max_per_run: int) -> list[tuple[str, str]]:
-    """Runs covering the `wanted` keys of `order` (the partitions' order): each a range of at most
+def partition_spans(order: list[str], wanted, max_per_run: int) -> list[list[str]]:
+    """Runs covering the `wanted` keys of `order` (the partitions' order): each a span of at most
     `max_per_run` consecutive keys, from a wanted key to a wanted key. Keys in between that were
     not wanted are classified again too (cheap: their hashes and features are cached)."""
-    positions = [i for i, key in enumerate(order) if key in set(wanted)]
-    ranges = []
+    wanted = set(wanted)
+    positions = [i for i, key in enumerate(order) if key in wanted]
+    spans = []
     while positions:
         inside = [p for p in positions if p < positions[0] + max_per_run]
-        ranges.append((order[inside[0]], order[inside[-1]]))
+        spans.append(order[inside[0] : inside[-1] + 1])
         positions = positions[len(inside):]
-    return ranges
+    return spans
 
 
 def range_tags(start: str, end: str) -> dict[str, str]:

@@ -159,10 +159,10 @@ def model2_classifier(context: dg.AssetExecutionContext, config: DrumPipelineCon
           automation_condition=AUTOMATION)
 def drum_detector(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
     """Is it a drum one-shot? Gradient-boosted trees on the descriptors of the window and the
-    duration (models/descriptors.py), trained on the library's drums (train split) and synthesized drums against the
-    library's non-drum files (label_extraction's `non_drum`, half of their folders) and
-    synthesized non-drums (loops, notes, chords, noise beds, sweeps, voices). The evaluation picks
-    its threshold on held-out drums."""
+    duration (models/descriptors.py), trained on the library's drums (train split) and synthesized
+    drums against the library's non-drum files (label_extraction's `non_drum`, half of their
+    folders) and synthesized non-drums (loops, notes, chords, noise beds, sweeps, voices). The
+    evaluation picks its threshold on held-out drums."""
     from drum_pipeline.models.rejection import train_drum_detector
     from drum_pipeline.models.synthetic import synthetic_negatives
 
@@ -180,11 +180,9 @@ def drum_detector(context: dg.AssetExecutionContext, config: DrumPipelineConfig)
                                           "synthesized_non_drums": len(synthesized.y)})
 @dg.asset(group_name="models", deps=MODEL_DEPS, code_version="1", automation_condition=AUTOMATION)
 def descriptor_model(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
-    """The ensemble's third member: gradient-boosted trees on descriptors of the window (MFCC
-    statistics, band energies over time frames, spectral shape and loudness over time, attack,
-    effective length, onsets, tonality, duration), trained on the library's own drums only (the
-    synthesized ones cost it 0.07 macro-F1 on real kits): on the train split, for the evaluation;
-    the evaluation refits it on every library drum before deploying it."""
+    """The ensemble's third member: gradient-boosted trees on the descriptors of the window and the
+    duration (models/descriptors.py), trained on the library's own drums: on the train split, for
+    the evaluation; the evaluation refits it on every library drum before deploying it."""
     from drum_pipeline.models.descriptors import train_descriptor_classifier
 
     settings = config.settings()
@@ -269,8 +267,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
         update_meta(models_dir, name, temperature=candidates.temperatures[name])
     val_probs = candidates.predict(val.mfcc(params), val.logmel, val.duration)
     detector, _ = load_model(model_dir(models_dir, "drum_detector"), classes, params)
-    rules = calibrate_sorting_rules(drum_scores(detector, val.logmel, val.duration, params), val_probs, classes,
-                                    settings.keep_share)
+    val_scores = drum_scores(detector, val.logmel, val.duration, params)
+    rules = calibrate_sorting_rules(val_scores, val_probs, settings.keep_share)
     update_meta(models_dir, "drum_detector", sorting=asdict(rules))
     every = synthetic_split(load_taxonomy(settings.taxonomy_path).fine_to_class, classes,
                             EVALUATION_RENDERS_PER_VOICE, params, settings.seed, stream=EVALUATION_STREAM)
@@ -284,11 +282,12 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
         every_probabilities[name] = baseline_probabilities(baseline, every.mfcc(params), len(classes))
     _, library_others = _non_drums(settings, params)
     others = library_others.plus(synthetic_negatives(20, params, settings.seed, stream=EVALUATION_STREAM))
-    rejection = _rejection_summary(rules, settings.keep_share, detector, params, test, probabilities, others,
+    others_scores = drum_scores(detector, others.logmel, others.duration, params)
+    rejection = _rejection_summary(rules, settings.keep_share, test, probabilities,
+                                   drum_scores(detector, test.logmel, test.duration, params), others,
                                    candidates.predict(others.mfcc(params), others.logmel, others.duration),
-                                   len(library_others.y))
-    rejection["curve"] = operating_curve(drum_scores(detector, val.logmel, val.duration, params),
-                                         drum_scores(detector, others.logmel, others.duration, params))
+                                   others_scores, len(library_others.y))
+    rejection["curve"] = operating_curve(val_scores, others_scores)
     names = tuple(name for name in ("baseline", "baseline_synthetic", "model1", "model2", "descriptors", "ensemble")
                   if name in probabilities)
     results = {name: evaluate(test.y, probabilities[name], classes) for name in names}
@@ -388,28 +387,21 @@ def _real_sounds_results() -> dict | None:
     return json.loads(REAL_SOUNDS_RESULTS.read_text()) if REAL_SOUNDS_RESULTS.exists() else None
 
 
-def _rejection_summary(rules, keep_share, detector, params, test, test_probabilities, others, others_probabilities,
-                       library_others: int) -> dict:
-    """The calibrated thresholds and what they do on held-out sounds: the val drums they were
-    picked on, the test drums, and held-out non-drums (library files the detector never heard,
-    and fresh synthesized ones)."""
-    from drum_pipeline.archive.index import unsorted_reason
-    from drum_pipeline.models.rejection import drum_scores
+def _rejection_summary(rules, keep_share, test, test_probabilities, test_scores, others, others_probabilities,
+                       others_scores, library_others: int) -> dict:
+    """The calibrated thresholds and what they do on held-out sounds: the test drums, and held-out
+    non-drums (library files the detector never heard, and fresh synthesized ones)."""
+    from drum_pipeline.archive.index import sorted_mask
 
-    def sorted_share(split, probabilities) -> float:
-        scores = drum_scores(detector, split.logmel, split.duration, params)
-        classes = np.arange(probabilities["ensemble"].shape[1]).astype(str)
-        reasons = [unsorted_reason(rules, float(split.duration[i]), float(scores[i]),
-                                   float(probabilities["ensemble"][i].max()),
-                                   (classes[probabilities["model1"][i].argmax()], float(probabilities["model1"][i].max())),
-                                   (classes[probabilities["model2"][i].argmax()], float(probabilities["model2"][i].max())))
-                   for i in range(len(split.y))]
-        return round(float(np.mean([reason == "" for reason in reasons])), 4) if reasons else 0.0
+    def sorted_share(split, probabilities, scores) -> float:
+        kept = sorted_mask(rules, split.duration, scores, probabilities)
+        return round(float(kept.mean()), 4) if len(kept) else 0.0
 
     return {"rules": asdict(rules), "keep_share": keep_share, "test_drums": int(len(test.y)),
-            "test_drums_kept": sorted_share(test, test_probabilities),
+            "test_drums_kept": sorted_share(test, test_probabilities, test_scores),
             "held_out_non_drums": int(len(others.y)), "library_non_drums": library_others,
-            "non_drums_rejected": round(1 - sorted_share(others, others_probabilities), 4) if len(others.y) else 0.0}
+            "non_drums_rejected": round(1 - sorted_share(others, others_probabilities, others_scores), 4)
+            if len(others.y) else 0.0}
 @dg.asset(group_name="models", deps=[evaluation_report], code_version="1", automation_condition=AUTOMATION)
 def inference_bundle(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
     """The deployed models exported for production (models/bundle/): LiteRT files of Model 1,

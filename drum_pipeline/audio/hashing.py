@@ -39,28 +39,12 @@ class HashCache:
         self._db.commit()
         self.hits = 0
         self.misses = 0
-        self._pending = 0
 
     def sha256(self, path: Path) -> str:
         """The file's sha256, from the cache when its size and mtime are unchanged. Raises OSError."""
-        key = str(Path(path).absolute())
-        st = Path(path).stat()
-        row = self._db.execute(
-            "SELECT sha256 FROM sha256 WHERE path = ? AND size = ? AND mtime_ns = ?",
-            (key, st.st_size, st.st_mtime_ns),
-        ).fetchone()
-        if row:
-            self.hits += 1
-            return row[0]
-        self.misses += 1
-        digest = sha256_file(path)
-        self._db.execute(
-            "INSERT OR REPLACE INTO sha256 (path, size, mtime_ns, sha256) VALUES (?, ?, ?, ?)",
-            (key, st.st_size, st.st_mtime_ns, digest),
-        )
-        self._pending += 1
-        if self._pending >= 500:
-            self.flush()
+        digest = self.sha256_many([path], workers=1)[0]
+        if isinstance(digest, OSError):
+            raise digest
         return digest
 
     def sha256_many(self, paths: list[Path], workers: int = 2) -> list[str | OSError]:
@@ -103,7 +87,6 @@ class HashCache:
 
     def flush(self) -> None:
         self._db.commit()
-        self._pending = 0
 
     def close(self) -> None:
         self.flush()

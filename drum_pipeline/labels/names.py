@@ -70,14 +70,12 @@ def extract_labels(files: list[AudioFile], taxonomy: Taxonomy, hashes: HashCache
     A file that cannot be read keeps its row, with an empty sha256 and the error in `error`.
     """
     rows = []
+    readable = [f for f in files if not f.problem]
+    digests = dict(zip((f.relpath for f in readable), hashes.sha256_many([f.path for f in readable]), strict=True))
     for f in files:
         decision = decide_label(taxonomy, f.relpath)
-        try:
-            if f.problem:
-                raise OSError(f.problem)
-            digest, error = hashes.sha256(f.path), ""
-        except OSError as exc:
-            digest, error = "", f"cannot read: {exc.strerror or exc}"
+        digest = digests.get(f.relpath, OSError(f.problem))
+        digest, error = (digest, "") if isinstance(digest, str) else ("", f"cannot read: {digest.strerror or digest}")
         rows.append({"path": f.relpath, "sha256": digest, "fine_label": decision.fine_label,
                      "label": decision.label, "rule": decision.rule, "status": decision.status,
                      "source": decision.source, "error": error})

@@ -5,7 +5,8 @@ no TensorFlow.
 float32) files, run with `ai-edge-litert`; `bundle.json` with the classes, the feature
 parameters and their digest, the temperatures and what the bundle was built from; and
 `reference.npz`, the known sounds (embeddings, labels, fine labels, mean, scale, typical
-distance). Exporting needs TensorFlow (the `train` extra); loading takes milliseconds.
+distance); and the scikit-learn models as they are (the descriptor classifier, the drum
+detector). Exporting needs TensorFlow (the `train` extra); loading takes milliseconds.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from drum_pipeline.models.store import DEPLOYED, ModelMismatchError, model_dir, 
 
 BUNDLE_FORMAT = 1
 BATCH_SIZE = 64  # every interpreter runs this fixed batch (the last one zero-padded): nothing is re-planned
-# the file of each model in the bundle, by its deployed model's name
 COPIED_MODELS = ("descriptor_model", "drum_detector")  # scikit-learn models: they travel as they are
+# the file of each model in the bundle, by its deployed model's name
 MODEL_FILES = {"model1": "model1.tflite", "model2_classifier": "model2.tflite", "model2_encoder": "encoder.tflite"}
 REFERENCE_TABLE = "spectrogram_features"  # the known sounds are its training split
 
