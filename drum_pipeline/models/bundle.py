@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import shutil
 import time
 from dataclasses import asdict
@@ -40,7 +41,8 @@ class LiteModel:
     def __init__(self, path: Path, batch_size: int = BATCH_SIZE, threads: int | None = None):
         from ai_edge_litert.interpreter import Interpreter
 
-        self._interpreter = Interpreter(model_path=str(path), num_threads=threads)
+        # LiteRT runs on one thread unless told; the models run between extractions, when every core is free
+        self._interpreter = Interpreter(model_path=str(path), num_threads=threads or os.cpu_count())
         self._input = self._interpreter.get_input_details()[0]
         self._interpreter.resize_tensor_input(self._input["index"], [batch_size, *self._input["shape"][1:]])
         self._interpreter.allocate_tensors()
