@@ -31,21 +31,25 @@ def _disagreements(index: pd.DataFrame) -> pd.DataFrame:
     return wrong[["path", "folder_label", "predicted_label", "confidence"]]
 
 
-def _summary(table: pd.DataFrame, label_column: str = "label") -> dict:
+def _summary(table: pd.DataFrame, chart: bool = False) -> dict:
+    """Counts per status and class and a confidence histogram; `chart` adds a bar chart of the
+    classes (about 0.15 s to draw: once per rebuild, not once per pack)."""
     statuses = table["status"].value_counts()
-    counts = table.loc[table["status"].isin(["ok", "placed"]), label_column].value_counts()
+    counts = table.loc[table["status"].isin(["ok", "placed"]), "label"].value_counts()
     confidence = table["confidence"].dropna()
     histogram = np.histogram(confidence, bins=np.linspace(0, 1, 11))[0] if len(confidence) else np.zeros(10, int)
-    return {
+    summary = {
         "files": len(table),
         "errors": int(statuses.get("error", 0)),
         "duplicates": int(statuses.get("duplicate", 0)),
         "skipped": int(statuses.get("skipped", 0)),
         "per_class": markdown_table(counts.rename_axis("label").reset_index()),
-        "class_distribution": png_image(bar_chart_png(counts.to_dict(), "files per class"), "files per class"),
         "confidence_histogram": markdown_table(pd.DataFrame(
             {"confidence": [f"{b / 10:.1f}-{(b + 1) / 10:.1f}" for b in range(10)], "files": histogram})),
     }
+    if chart:
+        summary["class_distribution"] = png_image(bar_chart_png(counts.to_dict(), "files per class"), "files per class")
+    return summary
 
 
 # A pack's fingerprint (relative path, size, mtime of its files) when it was classified: the pack
@@ -124,7 +128,7 @@ def rebuilt_archive(context: dg.AssetExecutionContext, config: DrumPipelineConfi
         "ledger": dg.MetadataValue.path(str(settings.layout.table_path("rebuilt_archive"))),
         "link_mode": settings.link_mode,
         **counts,
-        **_summary(ledger),
+        **_summary(ledger, chart=True),
         "per_pack": markdown_table(per_pack),
         "folder_disagreements": markdown_table(_disagreements(index[index["pack"].isin(packs)])),
     })
