@@ -178,6 +178,8 @@ def drum_detector(context: dg.AssetExecutionContext, config: DrumPipelineConfig)
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(folder)), "drums": len(drums.y),
                                           "library_non_drums": len(library_others.y),
                                           "synthesized_non_drums": len(synthesized.y)})
+
+
 @dg.asset(group_name="models", deps=MODEL_DEPS, code_version="1", automation_condition=AUTOMATION)
 def descriptor_model(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
     """The ensemble's third member: gradient-boosted trees on the descriptors of the window and the

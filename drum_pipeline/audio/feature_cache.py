@@ -170,7 +170,7 @@ def extract_missing(
     report = ExtractionReport(requested=len(paths), cached=len(known))
     batch_size = max(1, min(batch_size, -(-len(todo) // workers)))  # a small pack still keeps every worker busy
     batches = [todo[first : first + batch_size] for first in range(0, len(todo), batch_size)]
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool, threadpool_limits(1):
+    with ThreadPoolExecutor(max_workers=workers) as pool, threadpool_limits(1):
         pending: deque = deque()
 
         def store(future) -> None:
