@@ -1,4 +1,3 @@
-import os
 import subprocess
 import sys
 
@@ -8,17 +7,7 @@ import pytest
 from drum_pipeline.audio.folders import fingerprint, has_audio, scan_audio_files
 from drum_pipeline.definitions import defs
 from drum_pipeline.demo.data import ensure_demo_archive, ensure_demo_library
-from drum_pipeline.resources import DrumPipelineConfig
 from drum_pipeline.settings import Settings
-
-
-def _run_pipeline(instance, library, archive, output):
-    config = DrumPipelineConfig(library_dir=str(library), archive_dir=str(archive), output_dir=str(output),
-                                max_epochs=2, min_macro_f1=0.0)
-    job = defs.resolve_job_def("drum_pipeline")
-    return job.execute_in_process(
-        instance=instance, run_config={"resources": {"config": {"config": config.model_dump()}}}
-    )
 
 
 def test_definitions_validate_as_the_dagster_cli_does():
@@ -34,14 +23,12 @@ def test_definitions_load():
     }
 
 
-def test_pipeline_job_observes_the_folders_by_fingerprint(small_demo, tmp_path):
-    library, archive = small_demo / "library", small_demo / "archive"
-    with dg.DagsterInstance.ephemeral() as instance:
-        assert _run_pipeline(instance, library, archive, tmp_path / "out").success
-        for key, folder in (("sample_library", library), ("sample_archive", archive)):
-            record = instance.get_latest_data_version_record(dg.AssetKey(key))
-            tags = record.asset_observation.tags
-            assert tags["dagster/data_version"] == fingerprint(scan_audio_files(folder))
+def test_pipeline_job_observes_the_folders_by_fingerprint(trained, small_demo):
+    _, _, _, instance = trained  # the main job's run on the small demo
+    for key, folder in (("sample_library", small_demo / "library"), ("sample_archive", small_demo / "archive")):
+        record = instance.get_latest_data_version_record(dg.AssetKey(key))
+        tags = record.asset_observation.tags
+        assert tags["dagster/data_version"] == fingerprint(scan_audio_files(folder))
 
 
 def test_demo_is_written_only_into_the_default_folders(tmp_path, monkeypatch):
@@ -66,19 +53,6 @@ def test_cli_help_and_bad_arguments():
     assert out.returncode == 0 and "run" in out.stdout and "demo" in out.stdout
     bad = subprocess.run([sys.executable, "-m", "drum_pipeline.cli", "fly"], capture_output=True, text=True)
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
-
-
-def test_cli_run_honours_the_environment_variables(small_demo, tmp_path):
-    env = dict(os.environ, DRUM_LIBRARY_DIR=str(small_demo / "library"),
-               DRUM_ARCHIVE_DIR=str(small_demo / "archive"), DRUM_OUTPUT_DIR=str(tmp_path / "out"),
-               DRUM_MAX_EPOCHS="2", DRUM_MIN_MACRO_F1="0")
-    env.pop("DAGSTER_HOME", None)
-    out = subprocess.run([sys.executable, "-m", "drum_pipeline.cli", "run"], capture_output=True, text=True,
-                         env=env, cwd=tmp_path, timeout=600)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert str(tmp_path / "out") in out.stdout
-    # user-named folders: no demo written anywhere (data/ holds only the default Dagster home)
-    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["dagster_home"]
 
 
 def test_training_and_cache_variables(monkeypatch, tmp_path):

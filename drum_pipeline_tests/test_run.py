@@ -17,11 +17,11 @@ import pytest
 from drum_pipeline.resources import DrumPipelineConfig
 
 
-def _cli(*args, env, timeout=900):
+def _cli(*args, env, timeout=900, cwd=None):
     """The finished process and its wall time and CPU time (user + system) in seconds."""
     start, cpu = time.monotonic(), _children_cpu()
     done = subprocess.run([sys.executable, "-m", "drum_pipeline.cli", *args], capture_output=True, text=True,
-                          env=env, timeout=timeout)
+                          env=env, timeout=timeout, cwd=cwd)
     return done, time.monotonic() - start, _children_cpu() - cpu
 
 
@@ -33,8 +33,10 @@ def _children_cpu() -> float:
 @pytest.fixture(scope="module")
 def run_env(small_demo, tmp_path_factory):
     root = tmp_path_factory.mktemp("cli_run")
-    env = {**os.environ, "DAGSTER_HOME": str(root / "dagster_home"), "DRUM_LIBRARY_DIR": str(small_demo / "library"),
-           "DRUM_ARCHIVE_DIR": str(small_demo / "archive"), "DRUM_OUTPUT_DIR": str(root / "out"),
+    # the first run finds its Dagster home by default (data/dagster_home under the folder it runs in)
+    env = {**os.environ, "DAGSTER_HOME": str(root / "data" / "dagster_home"),
+           "DRUM_LIBRARY_DIR": str(small_demo / "library"), "DRUM_ARCHIVE_DIR": str(small_demo / "archive"),
+           "DRUM_OUTPUT_DIR": str(root / "out"),
            "DRUM_MAX_EPOCHS": "2", "DRUM_SYNTHETIC_PER_LABEL": "2", "DRUM_MIN_MACRO_F1": "0"}
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the CLI must quieten TensorFlow by itself
     return env, root
@@ -42,9 +44,10 @@ def run_env(small_demo, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def first_run(run_env):
-    """One full run (quick training) on a fresh Dagster home, its summary as JSON."""
+    """One full run (quick training) with the folders named by DRUM_* variables and no DAGSTER_HOME, in
+    a folder of its own; its summary as JSON."""
     env, root = run_env
-    done, _, _ = _cli("run", "--json", env=env)
+    done, _, _ = _cli("run", "--json", env={k: v for k, v in env.items() if k != "DAGSTER_HOME"}, cwd=root)
     assert done.returncode == 0, done.stderr[-3000:]
     return done, json.loads(done.stdout)
 
@@ -89,6 +92,15 @@ def test_the_summary_counts_equal_the_index(first_run, run_env):
     assert summary["evaluation"]["ensemble_accuracy"] is not None
     assert summary["outputs"]["rebuilt"] == str(root / "out" / "rebuilt")
     assert summary["warnings"] == []  # the library is the user's own here
+
+
+def test_the_variables_name_the_folders_and_no_demo_is_written(first_run, run_env):
+    _, root = run_env
+    _, summary = first_run
+    assert summary["outputs"]["rebuilt"] == str(root / "out" / "rebuilt")
+    # user-named folders: nothing written under data/ but the default Dagster home
+    assert [p.name for p in (root / "data").iterdir()] == ["dagster_home"]
+    assert (root / "data" / "dagster_home" / "dagster.yaml").exists()
 
 
 def test_without_verbose_no_tensorflow_or_dagster_debug_lines(first_run):
