@@ -5,7 +5,12 @@ import pytest
 
 from drum_pipeline.audio.features import FeatureParams
 from drum_pipeline.labels.taxonomy import load_taxonomy
-from drum_pipeline.models.descriptors import class_probabilities, descriptors, train_descriptor_classifier
+from drum_pipeline.models.descriptors import (
+    BalancedTrees,
+    class_probabilities,
+    descriptors,
+    train_descriptor_classifier,
+)
 from drum_pipeline.models.inference import ensemble_probabilities
 from drum_pipeline.models.synthetic import EVALUATION_STREAM, synthetic_split
 
@@ -45,6 +50,20 @@ def test_a_class_the_library_lacks_gets_no_probability(drums):
     model = train_descriptor_classifier(train.logmel[keep], train.duration[keep], train.y[keep], PARAMS)
     probabilities = class_probabilities(model, descriptors(fresh.logmel, fresh.duration, PARAMS), len(classes))
     assert probabilities.shape[1] == len(classes) and (probabilities[:, kick] == 0).all()
+
+
+def test_balanced_trees_answer_as_if_the_classes_were_equally_common():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(0)
+    # two overlapping classes, nine times more of the first: equally common, the boundary would be near 0.75
+    x, y = np.r_[rng.normal(0, 1, 900), rng.normal(1.5, 1, 100)][:, None], np.r_[np.zeros(900, int), np.ones(100, int)]
+    rare = rng.normal(1.5, 1, (500, 1))  # fresh sounds of the rare class
+    plain = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, random_state=0).fit(x, y)
+    balanced = BalancedTrees(seed=0).fit(x, y)
+    assert np.allclose(balanced.predict_proba(rare).sum(axis=1), 1)
+    recall_plain, recall_balanced = (plain.predict(rare) == 1).mean(), (balanced.predict(rare) == 1).mean()
+    assert recall_balanced > 0.6 and recall_balanced > recall_plain + 0.2, (recall_plain, recall_balanced)
 
 
 def test_the_ensemble_is_the_mean_of_its_calibrated_members():

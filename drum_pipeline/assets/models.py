@@ -155,7 +155,7 @@ def model2_classifier(context: dg.AssetExecutionContext, config: DrumPipelineCon
                                           **_training_metadata(result, "Model 2 classifier")})
 
 
-@dg.asset(group_name="models", deps=["label_extraction", *MODEL_DEPS], code_version="2",
+@dg.asset(group_name="models", deps=["label_extraction", *MODEL_DEPS], code_version="3",
           automation_condition=AUTOMATION)
 def drum_detector(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
     """Is it a drum one-shot? Gradient-boosted trees on the descriptors of the window and the
@@ -180,7 +180,7 @@ def drum_detector(context: dg.AssetExecutionContext, config: DrumPipelineConfig)
                                           "synthesized_non_drums": len(synthesized.y)})
 
 
-@dg.asset(group_name="models", deps=MODEL_DEPS, code_version="1", automation_condition=AUTOMATION)
+@dg.asset(group_name="models", deps=MODEL_DEPS, code_version="2", automation_condition=AUTOMATION)
 def descriptor_model(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
     """The ensemble's third member: gradient-boosted trees on the descriptors of the window and the
     duration (models/descriptors.py), trained on the library's own drums: on the train split, for
@@ -227,7 +227,7 @@ FLOOR_CHECKS = {"model1": "model1_macro_f1_above_floor", "model2": "model2_macro
 @dg.asset(
     group_name="models",
     deps=[model1, model2_classifier, drum_detector, descriptor_model, *MODEL_DEPS],
-    code_version="6", automation_condition=AUTOMATION,
+    code_version="7", automation_condition=AUTOMATION,
     check_specs=[
         *(dg.AssetCheckSpec(name, asset="evaluation_report", blocking=True) for name in FLOOR_CHECKS.values()),
         dg.AssetCheckSpec("not_worse_than_deployed", asset="evaluation_report", blocking=True),

@@ -12,6 +12,7 @@ macro-F1 0.72 against the two CNNs' 0.49; the pipeline with all three reached 0.
 from __future__ import annotations
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from drum_pipeline.audio.features import FeatureParams, mfcc_from_logmel
@@ -65,13 +66,37 @@ def descriptors(logmel: np.ndarray, duration: np.ndarray, params: FeatureParams)
     ], axis=1).astype(np.float32)
 
 
-def gradient_boosted_trees(seed: int) -> HistGradientBoostingClassifier:
+class BalancedTrees(ClassifierMixin, BaseEstimator):
+    """Gradient-boosted trees whose probabilities are divided by the training shares of the classes
+    (and normalised again): they answer as if every class were equally common. Unlike class weights,
+    this gives the trees no sample weights, which make scikit-learn's binning (>= 1.8) 25-35x slower
+    on a few thousand rows: 27 s instead of 1 for the drum detector of the demo."""
+
+    def __init__(self, seed: int = 7):
+        self.seed = seed
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> BalancedTrees:
+        self.trees_ = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, random_state=self.seed).fit(x, y)
+        self.classes_ = self.trees_.classes_
+        self.n_features_in_ = self.trees_.n_features_in_
+        self.shares_ = np.array([np.mean(y == c) for c in self.classes_])
+        return self
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        balanced = self.trees_.predict_proba(x) / self.shares_
+        return balanced / balanced.sum(axis=1, keepdims=True)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.classes_[self.predict_proba(x).argmax(axis=1)]
+
+
+def gradient_boosted_trees(seed: int) -> BalancedTrees:
     """The trees both the drum detector and the descriptor classifier use (class-balanced)."""
-    return HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, class_weight="balanced", random_state=seed)
+    return BalancedTrees(seed)
 
 
 def train_descriptor_classifier(logmel: np.ndarray, duration: np.ndarray, y: np.ndarray, params: FeatureParams,
-                                seed: int = 7) -> HistGradientBoostingClassifier:
+                                seed: int = 7) -> BalancedTrees:
     """Trees on the descriptors of the library's own drums (class indices `y`). The synthesized drums
     stay out: with them the trees lost 0.07 macro-F1 on real kits."""
     return gradient_boosted_trees(seed).fit(descriptors(logmel, duration, params), y)
