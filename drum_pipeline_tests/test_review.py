@@ -111,6 +111,9 @@ def test_the_next_retrain_learns_from_the_corrections_and_reports_them(own_outpu
         return any(request.job_name == "drum_pipeline" for request in archive_sensor(context).run_requests or [])
 
     assert main_job_requested(trained_instance)  # the corrections file is new to that instance
+    # Models of four epochs scored on 21 test files are no yardstick for the gate against the deployed
+    # ones (a retrain scored 0.75 against their 0.92, with the same trees): without them, it deploys.
+    shutil.rmtree(output / "models" / "deployed")
     with dg.DagsterInstance.ephemeral() as instance:
         result = defs.resolve_job_def("drum_pipeline").execute_in_process(
             instance=instance, run_config={"resources": {"config": {"config": config.model_dump()}}})
