@@ -67,10 +67,11 @@ def descriptors(logmel: np.ndarray, duration: np.ndarray, params: FeatureParams)
 
 
 class BalancedTrees(ClassifierMixin, BaseEstimator):
-    """Gradient-boosted trees whose probabilities are divided by the training shares of the classes
-    (and normalised again): they answer as if every class were equally common. Unlike class weights,
-    this gives the trees no sample weights, which make scikit-learn's binning (>= 1.8) 25-35x slower
-    on a few thousand rows: the demo's drum detector trained in 29 s with class weights, 2.6 s so."""
+    """The trees both the drum detector and the descriptor classifier use: gradient-boosted trees
+    whose probabilities are divided by the training shares of the classes (and normalised again), so
+    they answer as if every class were equally common. Unlike class weights, this gives the trees no
+    sample weights, which make scikit-learn's binning (>= 1.8) 25-35x slower on a few thousand rows:
+    the demo's drum detector trained in 29 s with class weights, 2.6 s so."""
 
     def __init__(self, seed: int = 7):
         self.seed = seed
@@ -90,16 +91,11 @@ class BalancedTrees(ClassifierMixin, BaseEstimator):
         return self.classes_[self.predict_proba(x).argmax(axis=1)]
 
 
-def gradient_boosted_trees(seed: int) -> BalancedTrees:
-    """The trees both the drum detector and the descriptor classifier use (class-balanced)."""
-    return BalancedTrees(seed)
-
-
 def train_descriptor_classifier(logmel: np.ndarray, duration: np.ndarray, y: np.ndarray, params: FeatureParams,
                                 seed: int = 7) -> BalancedTrees:
     """Trees on the descriptors of the library's own drums (class indices `y`). The synthesized drums
     stay out: with them the trees lost 0.07 macro-F1 on real kits."""
-    return gradient_boosted_trees(seed).fit(descriptors(logmel, duration, params), y)
+    return BalancedTrees(seed).fit(descriptors(logmel, duration, params), y)
 
 
 def class_probabilities(model, rows: np.ndarray, n_classes: int) -> np.ndarray:

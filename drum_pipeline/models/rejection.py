@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from drum_pipeline.audio.features import FeatureParams
-from drum_pipeline.models.descriptors import descriptors, gradient_boosted_trees
+from drum_pipeline.models.descriptors import BalancedTrees, descriptors
 from drum_pipeline.models.store import ModelMismatchError
 
 
@@ -26,7 +26,7 @@ def train_drum_detector(drum_logmel: np.ndarray, drum_duration: np.ndarray, othe
     x = np.concatenate([descriptors(drum_logmel, drum_duration, params),
                         descriptors(other_logmel, other_duration, params)])
     y = np.concatenate([np.ones(len(drum_logmel), int), np.zeros(len(other_logmel), int)])
-    return gradient_boosted_trees(seed).fit(x, y)
+    return BalancedTrees(seed).fit(x, y)
 
 
 def drum_scores(detector, logmel: np.ndarray, duration: np.ndarray, params: FeatureParams,
