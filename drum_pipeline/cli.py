@@ -128,12 +128,13 @@ def _export(args: argparse.Namespace) -> int:
     import time
 
     from drum_pipeline.archive.index import export_inference_bundle, load_classifier
+    from drum_pipeline.models.bundle import bundle_megabytes
 
     settings = _settings(args)
     target = export_inference_bundle(settings, Path(args.to).expanduser() if args.to else None)
     start = time.perf_counter()
     load_classifier(settings, target)
-    print(f"inference bundle in {target} ({sum(f.stat().st_size for f in target.iterdir()) / 2**20:.1f} MB, "
+    print(f"inference bundle in {target} ({bundle_megabytes(target):.1f} MB, "
           f"loads in {time.perf_counter() - start:.2f} s)")
     return 0
 

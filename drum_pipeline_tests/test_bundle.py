@@ -1,5 +1,6 @@
-"""The inference bundle: LiteRT models equal to the Keras ones, loaded fast, classification
-without TensorFlow, and re-exported when the deployed models change."""
+"""The inference bundle: LiteRT models equal to the Keras ones and trees equal to scikit-learn's,
+loaded fast, classification without TensorFlow or scikit-learn, and re-exported when the
+deployed models change."""
 
 import json
 import os
@@ -17,8 +18,10 @@ from drum_pipeline.audio.feature_cache import feature_matrix
 from drum_pipeline.audio.features import FeatureParams, mfcc_from_logmel
 from drum_pipeline.labels.taxonomy import load_taxonomy
 from drum_pipeline.models.bundle import load_bundle
+from drum_pipeline.models.descriptors import ExportedTrees
 from drum_pipeline.models.inference import load_model_set
-from drum_pipeline.models.store import DEPLOYED, update_meta
+from drum_pipeline.models.rejection import drum_scores
+from drum_pipeline.models.store import DEPLOYED, load_model, model_dir, update_meta
 from drum_pipeline.settings import Settings
 
 TOLERANCE = 1e-4  # absolute, on probabilities and on embeddings (float32 both; only the kernels differ)
@@ -43,9 +46,15 @@ def test_the_bundle_gives_the_keras_models_probabilities_and_embeddings(trained)
     assert len(logmel) > 100  # more than one fixed-size batch, and a padded last one
     duration = table["duration"].to_numpy(np.float32)
     expected, got = keras_models.predict(mfcc, logmel, duration), lite.predict(mfcc, logmel, duration)
-    assert lite.descriptor_model is not None  # the descriptor classifier travels in the bundle
+    assert isinstance(lite.descriptor_model, ExportedTrees)  # the descriptor classifier travels as arrays
     for key in ("model1", "model2", "descriptors", "ensemble"):
         np.testing.assert_allclose(got[key], expected[key], atol=TOLERANCE, rtol=0, err_msg=key)
+    np.testing.assert_allclose(got["descriptors"], expected["descriptors"], atol=1e-12, rtol=0)  # the same trees
+    detector, _ = load_model(model_dir(settings.layout.models_dir, "drum_detector", DEPLOYED), classes, params)
+    exported, _ = load_model(settings.layout.bundle_dir / "drum_detector", classes, params)
+    assert isinstance(exported, ExportedTrees)
+    np.testing.assert_allclose(drum_scores(exported, logmel, duration, params),
+                               drum_scores(detector, logmel, duration, params), atol=1e-6, rtol=0)
     np.testing.assert_allclose(lite.embed(logmel), keras_models.embed(logmel), atol=TOLERANCE, rtol=0)
     assert lite.temperatures == keras_models.temperatures and lite.classes == classes
     reference = build_reference(keras_models, settings.layout.read_table("spectrogram_features"), params)
@@ -56,13 +65,13 @@ def test_the_bundle_gives_the_keras_models_probabilities_and_embeddings(trained)
         lite.predict(mfcc, logmel)
 
 
-def test_classify_runs_on_the_bundle_without_importing_tensorflow(trained, small_demo, tmp_path):
+def test_classify_runs_on_the_bundle_without_importing_tensorflow_or_scikit_learn(trained, small_demo, tmp_path):
     config, output, _, _ = trained
     bundle = tmp_path / "bundle"
     shutil.copytree(Path(output) / "models" / "bundle", bundle)  # a bundle alone, as on another machine
     pack = small_demo / "archive" / "Linn LM-1"
     code = ("import json, sys; from drum_pipeline.cli import main; code = main(sys.argv[1:]); "
-            "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras'))), "
+            "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'sklearn'))), "
             "file=sys.stderr); sys.exit(code)")
     environment = dict(os.environ, DRUM_OUTPUT_DIR=str(tmp_path / "empty_output"))
     result = subprocess.run([sys.executable, "-c", code, "classify", str(pack), "--json", "--bundle", str(bundle)],
@@ -71,7 +80,7 @@ def test_classify_runs_on_the_bundle_without_importing_tensorflow(trained, small
     assert json.loads(result.stderr.strip().splitlines()[-1]) == []
     rows = json.loads(result.stdout)
     assert len(rows) == len(list(pack.rglob("*.wav"))) and all(row["status"] == "ok" for row in rows)
-    without_tensorflow = "import sys; sys.modules.update(tensorflow=None, keras=None); " + code  # imports fail
+    without_tensorflow = "import sys; sys.modules.update(tensorflow=None, keras=None, sklearn=None); " + code  # imports fail
     result = subprocess.run([sys.executable, "-c", without_tensorflow, "classify", str(pack), "--json", "--bundle",
                              str(bundle)], capture_output=True, text=True, env=environment, timeout=300)
     assert result.returncode == 0 and json.loads(result.stdout) == rows, result.stderr[-1500:]

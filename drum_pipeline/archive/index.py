@@ -24,8 +24,8 @@ from drum_pipeline.audio.hashing import HashCache
 from drum_pipeline.labels.names import nearest_folder
 from drum_pipeline.labels.taxonomy import Taxonomy, load_taxonomy
 from drum_pipeline.models.bundle import (
-    COPIED_MODELS,
     REFERENCE_TABLE,
+    TREE_MODELS,
     bundle_sources,
     export_bundle,
     is_current,
@@ -204,9 +204,9 @@ def export_inference_bundle(settings, target: Path | None = None) -> Path:
     params = FeatureParams()
     models = load_model_set(layout.models_dir, list(load_taxonomy(settings.taxonomy_path).classes), params)
     reference = build_reference(models, layout.read_table(REFERENCE_TABLE), params)
-    copied = [model_dir(layout.models_dir, name, DEPLOYED) for name in COPIED_MODELS]
+    trees = [model_dir(layout.models_dir, name, DEPLOYED) for name in TREE_MODELS]
     return export_bundle(models, reference, params, target or layout.bundle_dir, sources,
-                         [folder for folder in copied if folder.is_dir()])
+                         [folder for folder in trees if folder.is_dir()])
 
 
 def build_reference(models: ModelSet, spectrograms: pd.DataFrame, params) -> Reference:

@@ -404,15 +404,17 @@ def _rejection_summary(rules, keep_share, test, test_probabilities, test_scores,
             "held_out_non_drums": int(len(others.y)), "library_non_drums": library_others,
             "non_drums_rejected": round(1 - sorted_share(others, others_probabilities, others_scores), 4)
             if len(others.y) else 0.0}
-@dg.asset(group_name="models", deps=[evaluation_report], code_version="1", automation_condition=AUTOMATION)
+@dg.asset(group_name="models", deps=[evaluation_report], code_version="2", automation_condition=AUTOMATION)
 def inference_bundle(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
     """The deployed models exported for production (models/bundle/): LiteRT files of Model 1,
-    Model 2's classifier and its encoder, the classes, the feature parameters and their digest,
-    the temperatures and the known sounds. Archive classification runs on it, without TensorFlow."""
+    Model 2's classifier and its encoder, the trees as arrays, the classes, the feature parameters
+    and their digest, the temperatures and the known sounds. Archive classification runs on it,
+    without TensorFlow or scikit-learn."""
     from drum_pipeline.archive.index import export_inference_bundle
+    from drum_pipeline.models.bundle import bundle_megabytes
 
     target = export_inference_bundle(config.settings())
-    megabytes = sum(f.stat().st_size for f in target.iterdir()) / 2**20
+    megabytes = bundle_megabytes(target)
     context.log.info(f"inference bundle in {target}: {megabytes:.1f} MB")
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(target)),
                                           "megabytes": dg.MetadataValue.float(round(megabytes, 2))})

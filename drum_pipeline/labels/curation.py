@@ -17,7 +17,6 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold
 
 from drum_pipeline.audio.loader import AudioLoadError, load_window
 
@@ -113,6 +112,8 @@ def grouped_split(labels: pd.Series, groups: pd.Series, rules: CurationRules = C
     the one whose test and val splits miss the fewest classes wins; among those, the one whose
     test split holds the most fine labels, so the evaluation hears as many kinds of sound as it can.
     """
+    from sklearn.model_selection import StratifiedGroupKFold  # imported here: loading the definitions stays fast
+
     split = pd.Series("train", index=labels.index, dtype=object)
     n_groups = groups.nunique()
     if n_groups < 3:

@@ -5,8 +5,9 @@ no TensorFlow.
 float32) files, run with `ai-edge-litert`; `bundle.json` with the classes, the feature
 parameters and their digest, the temperatures and what the bundle was built from; and
 `reference.npz`, the known sounds (embeddings, labels, fine labels, mean, scale, typical
-distance); and the scikit-learn models as they are (the descriptor classifier, the drum
-detector). Exporting needs TensorFlow (the `train` extra); loading takes milliseconds.
+distance); and the trees (the descriptor classifier, the drum detector) as arrays, with their
+labels.json. Exporting needs TensorFlow (the `train` extra); loading takes milliseconds and
+imports neither TensorFlow nor scikit-learn.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ import numpy as np
 
 from drum_pipeline.audio.features import FeatureParams
 from drum_pipeline.audio.hashing import sha256_file
+from drum_pipeline.models.descriptors import ExportedTrees
 from drum_pipeline.models.inference import ModelSet, Reference, load_descriptor_model
 from drum_pipeline.models.store import DEPLOYED, ModelMismatchError, model_dir, staged_dir
 
-BUNDLE_FORMAT = 1
+BUNDLE_FORMAT = 2  # 2: the trees as arrays (trees.npz), not scikit-learn pickles
 BATCH_SIZE = 64  # every interpreter runs this fixed batch (the last one zero-padded): nothing is re-planned
-COPIED_MODELS = ("descriptor_model", "drum_detector")  # scikit-learn models: they travel as they are
+TREE_MODELS = ("descriptor_model", "drum_detector")  # scikit-learn trees: exported as arrays
 # the file of each model in the bundle, by its deployed model's name
 MODEL_FILES = {"model1": "model1.tflite", "model2_classifier": "model2.tflite", "model2_encoder": "encoder.tflite"}
 REFERENCE_TABLE = "spectrogram_features"  # the known sounds are its training split
@@ -67,7 +69,7 @@ class LiteModel:
 def bundle_sources(models_root: Path, reference_table: Path) -> dict[str, str]:
     """sha256 of what a bundle is built from: each deployed model and its labels.json, and the table
     of known sounds. Those that do not exist are left out."""
-    files = [model_dir(models_root, name, DEPLOYED) / file for name in (*MODEL_FILES, *COPIED_MODELS)
+    files = [model_dir(models_root, name, DEPLOYED) / file for name in (*MODEL_FILES, *TREE_MODELS)
              for file in ("model.keras", "model.joblib", "labels.json")] + [Path(reference_table)]
     return {f"{f.parent.name}/{f.name}": sha256_file(f) for f in files if f.exists()}
 
@@ -78,22 +80,28 @@ def is_current(bundle_dir: Path, models_root: Path, reference_table: Path) -> bo
     path = Path(bundle_dir) / "bundle.json"
     if not path.exists():
         return False
-    recorded = json.loads(path.read_text()).get("sources", {})
+    manifest = json.loads(path.read_text())
+    if manifest.get("format") != BUNDLE_FORMAT:
+        return False
+    recorded = manifest.get("sources", {})
     now = bundle_sources(models_root, reference_table)
     return all(recorded.get(name) == digest for name, digest in now.items())
 
 
 def export_bundle(models: ModelSet, reference: Reference, params: FeatureParams, target: Path,
-                  sources: dict[str, str] | None = None, copied: list[Path] = ()) -> Path:
+                  sources: dict[str, str] | None = None, trees: list[Path] = ()) -> Path:
     """Convert Keras models to LiteRT (float32, no quantisation) and write them with the known
-    sounds and the `copied` model folders (scikit-learn) into the bundle folder `target`,
-    atomically. Needs TensorFlow."""
+    sounds and the `trees` model folders (scikit-learn, exported as arrays) into the bundle folder
+    `target`, atomically. Needs TensorFlow."""
+    import joblib
     import tensorflow as tf
 
     target = Path(target)
     with staged_dir(target) as staging:
-        for folder in copied:
-            shutil.copytree(folder, staging / Path(folder).name)
+        for folder in map(Path, trees):
+            (staging / folder.name).mkdir()
+            shutil.copy2(folder / "labels.json", staging / folder.name / "labels.json")
+            ExportedTrees.from_trees(joblib.load(folder / "model.joblib")).save(staging / folder.name / "trees.npz")
         for model, file in ((models.model1, MODEL_FILES["model1"]), (models.model2, MODEL_FILES["model2_classifier"]),
                             (models.encoder, MODEL_FILES["model2_encoder"])):
             converter = tf.lite.TFLiteConverter.from_keras_model(model)  # float32: no quantisation
@@ -111,6 +119,11 @@ def export_bundle(models: ModelSet, reference: Reference, params: FeatureParams,
     return target
 
 
+def bundle_megabytes(bundle_dir: Path) -> float:
+    """The size of a bundle's files, subfolders included."""
+    return sum(f.stat().st_size for f in Path(bundle_dir).rglob("*") if f.is_file()) / 2**20
+
+
 def load_bundle(bundle_dir: Path, classes: list[str], params: FeatureParams) -> tuple[ModelSet, Reference]:
     """(models, known sounds) of a bundle, checked against the taxonomy's classes and the feature
     parameters; ModelMismatchError when it is missing or does not fit."""
@@ -120,6 +133,9 @@ def load_bundle(bundle_dir: Path, classes: list[str], params: FeatureParams) -> 
         raise ModelMismatchError(f"no inference bundle in {bundle_dir}: run `drum-pipeline export` "
                                  "(on a machine with the trained models)")
     manifest = json.loads(path.read_text())
+    if manifest.get("format") != BUNDLE_FORMAT:
+        raise ModelMismatchError(f"the bundle in {bundle_dir} was exported by another version of drum-pipeline: "
+                                 "export it again (drum-pipeline export)")
     if manifest.get("classes") != list(classes):
         raise ModelMismatchError(f"the bundle in {bundle_dir} was exported for classes {manifest.get('classes')} "
                                  f"but the taxonomy has {list(classes)}: export it again")

@@ -11,9 +11,9 @@ macro-F1 0.72 against the two CNNs' 0.49; the pipeline with all three reached 0.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.ensemble import HistGradientBoostingClassifier
 
 from drum_pipeline.audio.features import FeatureParams, mfcc_from_logmel
 
@@ -66,7 +66,7 @@ def descriptors(logmel: np.ndarray, duration: np.ndarray, params: FeatureParams)
     ], axis=1).astype(np.float32)
 
 
-class BalancedTrees(ClassifierMixin, BaseEstimator):
+class BalancedTrees:
     """The trees both the drum detector and the descriptor classifier use: gradient-boosted trees
     whose probabilities are divided by the training shares of the classes (and normalised again), so
     they answer as if every class were equally common. Unlike class weights, this gives the trees no
@@ -77,6 +77,8 @@ class BalancedTrees(ClassifierMixin, BaseEstimator):
         self.seed = seed
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> BalancedTrees:
+        from sklearn.ensemble import HistGradientBoostingClassifier  # only training needs scikit-learn
+
         self.trees_ = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, random_state=self.seed).fit(x, y)
         self.classes_ = self.trees_.classes_
         self.n_features_in_ = self.trees_.n_features_in_
@@ -86,6 +88,84 @@ class BalancedTrees(ClassifierMixin, BaseEstimator):
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         balanced = self.trees_.predict_proba(x) / self.shares_
         return balanced / balanced.sum(axis=1, keepdims=True)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.classes_[self.predict_proba(x).argmax(axis=1)]
+
+
+class ExportedTrees:
+    """Trained BalancedTrees as plain arrays (the inference bundle's `trees.npz`): they answer the same
+    probabilities with numpy alone, so classifying does not import scikit-learn (about 1 s of a cold
+    start). Every node of every tree is one row of flat arrays; a leaf points to itself."""
+
+    def __init__(self, arrays: dict[str, np.ndarray]):
+        self.arrays = arrays
+        self.classes_ = arrays["classes"]
+        self.n_features_in_ = int(arrays["n_features"])
+
+    @classmethod
+    def from_trees(cls, model) -> ExportedTrees:
+        """The arrays of a fitted BalancedTrees (or of bare HistGradientBoostingClassifier trees)."""
+        trees = getattr(model, "trees_", model)
+        shares = getattr(model, "shares_", np.ones(len(trees.classes_)))
+        per_iteration = len(trees._predictors[0])
+        nodes = [predictor.nodes for iteration in trees._predictors for predictor in iteration]
+        if any(node["is_categorical"].any() for node in nodes):
+            raise ValueError("trees with categorical splits cannot be exported")
+        order = np.argsort([-int(node["depth"].max()) for node in nodes], kind="stable")  # deepest first
+        nodes = [nodes[i] for i in order]
+        start = np.cumsum([0] + [len(node) for node in nodes[:-1]])
+
+        def child(side: str) -> np.ndarray:  # global node numbers; a leaf is its own child
+            return np.concatenate([np.where(n["is_leaf"], np.arange(len(n)), n[side]) + first
+                                   for n, first in zip(nodes, start, strict=True)])
+
+        return cls({
+            "feature": np.concatenate([n["feature_idx"] for n in nodes]).astype(np.int32),
+            "threshold": np.concatenate([n["num_threshold"] for n in nodes]).astype(np.float64),
+            "missing_left": np.concatenate([n["missing_go_to_left"] for n in nodes]).astype(bool),
+            "children": np.stack([child("left"), child("right")], axis=1).ravel().astype(np.int32),  # left, right
+            "value": np.concatenate([n["value"] for n in nodes]).astype(np.float64),
+            "roots": start.astype(np.int32), "depth": np.array([n["depth"].max() for n in nodes], np.int32),
+            "tree_class": (order % per_iteration).astype(np.int32),
+            "baseline": np.asarray(trees._baseline_prediction, np.float64).ravel(),
+            "classes": np.asarray(trees.classes_), "shares": np.asarray(shares, np.float64),
+            "n_features": np.int64(trees.n_features_in_),
+        })
+
+    def save(self, path: Path) -> None:
+        np.savez(path, **self.arrays)
+
+    @classmethod
+    def load(cls, path: Path) -> ExportedTrees:
+        with np.load(path, allow_pickle=False) as saved:
+            return cls({name: saved[name] for name in saved.files})
+
+    def predict_proba(self, x: np.ndarray, chunk: int = 512) -> np.ndarray:
+        a = self.arrays
+        per_class = np.eye(len(a["baseline"]))[a["tree_class"]]  # (trees, raw outputs)
+        out = []
+        for begin in range(0, len(x), chunk):
+            rows = np.asarray(x[begin : begin + chunk], np.float64)  # the trees compare in float64, as scikit-learn does
+            values = rows.ravel()
+            row_start = (np.arange(len(rows), dtype=np.int32) * rows.shape[1])[:, None]
+            node = np.repeat(a["roots"][None, :], len(rows), axis=0)
+            for level in range(int(a["depth"].max()) if len(a["depth"]) else 0):  # one level of the trees that deep
+                deeper = np.searchsorted(-a["depth"], -level, side="left")  # trees are sorted deepest first
+                at = node[:, :deeper]
+                value = values[row_start + a["feature"][at]]
+                go_left = value <= a["threshold"][at]
+                missing = np.isnan(value)
+                if missing.any():
+                    go_left = np.where(missing, a["missing_left"][at], go_left)
+                node[:, :deeper] = a["children"][2 * at + ~go_left]
+            raw = a["baseline"] + a["value"][node] @ per_class
+            if len(a["baseline"]) == 1:  # binary: the logit of the second class
+                raw = np.concatenate([-raw, raw], axis=1) / 2
+            probabilities = np.exp(raw - raw.max(axis=1, keepdims=True))
+            balanced = probabilities / probabilities.sum(axis=1, keepdims=True) / a["shares"]
+            out.append(balanced / balanced.sum(axis=1, keepdims=True))
+        return np.concatenate(out) if out else np.zeros((0, len(self.classes_)))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.classes_[self.predict_proba(x).argmax(axis=1)]

@@ -2,10 +2,11 @@
 
 A training run writes `models/candidate/<name>/`; the evaluation promotes the candidates to
 `models/deployed/<name>/` only when they pass its checks, and the archive is classified with
-the deployed ones. Each folder holds `model.keras` (or `model.joblib` for the scikit-learn
-baseline) and `labels.json`: the classes in output order, the feature parameters' digest and
-whatever else training recorded (temperature, history). Loading checks the mapping against the
-taxonomy and the feature parameters, and refuses a model that does not match.
+the deployed ones. Each folder holds `model.keras` (or `model.joblib` for scikit-learn models,
+`trees.npz` for trees exported to the inference bundle) and `labels.json`: the classes in output
+order, the feature parameters' digest and whatever else training recorded (temperature, history).
+Loading checks the mapping against the taxonomy and the feature parameters, and refuses a model
+that does not match.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import joblib
 from drum_pipeline.audio.features import FeatureParams
 
 CANDIDATE, DEPLOYED = "candidate", "deployed"
+MODEL_FILES = ("model.keras", "trees.npz", "model.joblib")  # Keras; trees exported for the bundle; scikit-learn
 
 
 class ModelMismatchError(ValueError):
@@ -107,7 +109,8 @@ def load_model(folder: Path, classes: list[str], params: FeatureParams, for_trai
     """(model, mapping) of a model folder, checked like read_mapping. Loaded once per process,
     unless `for_training` (a model that will be changed gets its own copy)."""
     mapping = read_mapping(folder, classes, params)
-    file = Path(folder) / ("model.keras" if (Path(folder) / "model.keras").exists() else "model.joblib")
+    folder = Path(folder)
+    file = next((folder / name for name in MODEL_FILES if (folder / name).exists()), folder / MODEL_FILES[-1])
     load = _load_file.__wrapped__ if for_training else _load_file
     return load(str(file), file.stat().st_mtime_ns), mapping
 
@@ -116,6 +119,10 @@ def load_model(folder: Path, classes: list[str], params: FeatureParams, for_trai
 def _load_file(path: str, mtime_ns: int):
     if path.endswith(".joblib"):
         return joblib.load(path)
+    if path.endswith(".npz"):
+        from drum_pipeline.models.descriptors import ExportedTrees
+
+        return ExportedTrees.load(path)
     import keras
 
     import drum_pipeline.models.networks  # noqa: F401  registers the custom layers
