@@ -7,6 +7,7 @@ from drum_pipeline.audio.features import FeatureParams
 from drum_pipeline.labels.taxonomy import load_taxonomy
 from drum_pipeline.models.descriptors import (
     BalancedTrees,
+    ExportedTrees,
     class_probabilities,
     descriptors,
     train_descriptor_classifier,
@@ -64,6 +65,22 @@ def test_balanced_trees_answer_as_if_the_classes_were_equally_common():
     assert np.allclose(balanced.predict_proba(rare).sum(axis=1), 1)
     recall_plain, recall_balanced = (plain.predict(rare) == 1).mean(), (balanced.predict(rare) == 1).mean()
     assert recall_balanced > 0.6 and recall_balanced > recall_plain + 0.2, (recall_plain, recall_balanced)
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_exported_trees_answer_what_the_trees_answer(n_classes, tmp_path):
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, n_classes, 600)
+    x = rng.normal(0, 1, (600, 5)) + y[:, None] * rng.normal(0, 1, 5)  # classes apart on some columns
+    x[rng.random(x.shape) < 0.05] = np.nan  # missing values: the trees learn which side they go
+    trees = BalancedTrees(seed=0).fit(x, y)
+    ExportedTrees.from_trees(trees).save(tmp_path / "trees.npz")
+    exported = ExportedTrees.load(tmp_path / "trees.npz")
+    fresh = rng.normal(0, 2, (700, 5))  # more rows than one chunk
+    fresh[rng.random(fresh.shape) < 0.05] = np.nan
+    np.testing.assert_allclose(exported.predict_proba(fresh), trees.predict_proba(fresh), atol=1e-12, rtol=0)
+    assert (exported.predict(fresh) == trees.predict(fresh)).all() and exported.n_features_in_ == 5
+    assert exported.predict_proba(fresh[:0]).shape == (0, n_classes)
 
 
 def test_the_ensemble_is_the_mean_of_its_calibrated_members():

@@ -142,6 +142,7 @@ class ExportedTrees:
             return cls({name: saved[name] for name in saved.files})
 
     def predict_proba(self, x: np.ndarray, chunk: int = 512) -> np.ndarray:
+        """(N, classes) probabilities, as BalancedTrees.predict_proba gives them."""
         a = self.arrays
         per_class = np.eye(len(a["baseline"]))[a["tree_class"]]  # (trees, raw outputs)
         out = []
