@@ -8,7 +8,7 @@ import pytest
 from drum_pipeline.audio.features import FeatureParams
 from drum_pipeline.definitions import defs
 from drum_pipeline.models.augment import augment_logmel
-from drum_pipeline.models.evaluation import accuracy_interval, voice_recall
+from drum_pipeline.models.evaluation import accuracy_interval, macro_f1, macro_f1_drop_bound, voice_recall
 from drum_pipeline.models.inference import calibrate, fit_temperature, load_model_set
 from drum_pipeline.models.networks import (
     SplitData,
@@ -146,6 +146,24 @@ def test_accuracy_interval_is_the_wilson_interval():
         expected = binomtest(right, n).proportion_ci(method="wilson")
         assert accuracy_interval(right, n) == pytest.approx((expected.low, expected.high), abs=1e-6)
     assert accuracy_interval(0, 0) == (0.0, 1.0)
+
+
+def test_the_deployment_gate_refuses_a_drop_only_when_the_test_files_vouch_for_it():
+    rng = np.random.default_rng(0)
+
+    def predictions(y, right_share):  # right where a coin of `right_share` says so, else another class
+        wrong = rng.random(len(y)) > right_share
+        return np.where(wrong, (y + rng.integers(1, 6, len(y))) % 6, y)
+
+    small = rng.integers(0, 6, 21)  # a test split of 21 files: 0.9 against 0.75 right can be chance
+    deployed, candidate = predictions(small, 0.9), predictions(small, 0.75)
+    assert macro_f1(small, deployed) - macro_f1(small, candidate) > 0.1
+    assert macro_f1_drop_bound(small, candidate, deployed, 6) <= 0.02
+    large = rng.integers(0, 6, 2000)  # the same rates on 2,000 files: a real drop, bounded just under the observed one
+    deployed, candidate = predictions(large, 0.9), predictions(large, 0.75)
+    observed = macro_f1(large, deployed) - macro_f1(large, candidate)
+    assert observed - 0.04 < macro_f1_drop_bound(large, candidate, deployed, 6) < observed
+    assert macro_f1_drop_bound(large, candidate, candidate, 6) == 0
 
 
 def test_baseline_probabilities_keep_the_class_order_when_a_class_is_missing():
