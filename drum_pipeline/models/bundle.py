@@ -27,7 +27,7 @@ from drum_pipeline.audio.features import FeatureParams
 from drum_pipeline.audio.hashing import sha256_file
 from drum_pipeline.models.descriptors import ExportedTrees
 from drum_pipeline.models.inference import ModelSet, Reference, load_descriptor_model
-from drum_pipeline.models.store import DEPLOYED, ModelMismatchError, model_dir, staged_dir
+from drum_pipeline.models.store import DEPLOYED, ModelMismatchError, load_model, model_dir, staged_dir
 
 BUNDLE_FORMAT = 2  # 2: the trees as arrays (trees.npz), not scikit-learn pickles
 BATCH_SIZE = 64  # every interpreter runs this fixed batch (the last one zero-padded): nothing is re-planned
@@ -93,7 +93,6 @@ def export_bundle(models: ModelSet, reference: Reference, params: FeatureParams,
     """Convert Keras models to LiteRT (float32, no quantisation) and write them with the known
     sounds and the `trees` model folders (scikit-learn, exported as arrays) into the bundle folder
     `target`, atomically. Needs TensorFlow."""
-    import joblib
     import tensorflow as tf
 
     target = Path(target)
@@ -101,7 +100,8 @@ def export_bundle(models: ModelSet, reference: Reference, params: FeatureParams,
         for folder in map(Path, trees):
             (staging / folder.name).mkdir()
             shutil.copy2(folder / "labels.json", staging / folder.name / "labels.json")
-            ExportedTrees.from_trees(joblib.load(folder / "model.joblib")).save(staging / folder.name / "trees.npz")
+            trees_model, _ = load_model(folder, models.classes, params)
+            ExportedTrees.from_trees(trees_model).save(staging / folder.name / "trees.npz")
         for model, file in ((models.model1, MODEL_FILES["model1"]), (models.model2, MODEL_FILES["model2_classifier"]),
                             (models.encoder, MODEL_FILES["model2_encoder"])):
             converter = tf.lite.TFLiteConverter.from_keras_model(model)  # float32: no quantisation

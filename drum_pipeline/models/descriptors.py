@@ -66,6 +66,12 @@ def descriptors(logmel: np.ndarray, duration: np.ndarray, params: FeatureParams)
     ], axis=1).astype(np.float32)
 
 
+def as_if_equally_common(probabilities: np.ndarray, shares: np.ndarray) -> np.ndarray:
+    """Class probabilities divided by the classes' training shares and normalised again."""
+    balanced = probabilities / shares
+    return balanced / balanced.sum(axis=1, keepdims=True)
+
+
 class BalancedTrees:
     """The trees both the drum detector and the descriptor classifier use: gradient-boosted trees
     whose probabilities are divided by the training shares of the classes (and normalised again), so
@@ -86,8 +92,7 @@ class BalancedTrees:
         return self
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        balanced = self.trees_.predict_proba(x) / self.shares_
-        return balanced / balanced.sum(axis=1, keepdims=True)
+        return as_if_equally_common(self.trees_.predict_proba(x), self.shares_)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.classes_[self.predict_proba(x).argmax(axis=1)]
@@ -145,14 +150,15 @@ class ExportedTrees:
         """(N, classes) probabilities, as BalancedTrees.predict_proba gives them."""
         a = self.arrays
         per_class = np.eye(len(a["baseline"]))[a["tree_class"]]  # (trees, raw outputs)
+        # trees are sorted deepest first: at each level, the first `deeper` trees still have a split to take
+        deeper_per_level = [int((a["depth"] > level).sum()) for level in range(int(a["depth"].max(initial=0)))]
         out = []
         for begin in range(0, len(x), chunk):
             rows = np.asarray(x[begin : begin + chunk], np.float64)  # the trees compare in float64, as scikit-learn does
             values = rows.ravel()
             row_start = (np.arange(len(rows), dtype=np.int32) * rows.shape[1])[:, None]
             node = np.repeat(a["roots"][None, :], len(rows), axis=0)
-            for level in range(int(a["depth"].max()) if len(a["depth"]) else 0):  # one level of the trees that deep
-                deeper = np.searchsorted(-a["depth"], -level, side="left")  # trees are sorted deepest first
+            for deeper in deeper_per_level:
                 at = node[:, :deeper]
                 value = values[row_start + a["feature"][at]]
                 go_left = value <= a["threshold"][at]
@@ -164,8 +170,7 @@ class ExportedTrees:
             if len(a["baseline"]) == 1:  # binary: the logit of the second class
                 raw = np.concatenate([-raw, raw], axis=1) / 2
             probabilities = np.exp(raw - raw.max(axis=1, keepdims=True))
-            balanced = probabilities / probabilities.sum(axis=1, keepdims=True) / a["shares"]
-            out.append(balanced / balanced.sum(axis=1, keepdims=True))
+            out.append(as_if_equally_common(probabilities / probabilities.sum(axis=1, keepdims=True), a["shares"]))
         return np.concatenate(out) if out else np.zeros((0, len(self.classes_)))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
