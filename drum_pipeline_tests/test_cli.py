@@ -118,7 +118,7 @@ def test_bench_measures_every_figure_on_a_small_archive(env, tmp_path):
     figures = json.loads((tmp_path / "bench" / "bench.json").read_text())
     assert figures["files"] == 60 and figures["rescan_unchanged_classified"] == 0
     assert figures["rescan_1pct_classified"] == 1 and figures["peak_rss_mb_30"] > 50
-    for key in ("limit_files_per_s", "peer_files_per_s", "pipeline_files_per_s"):
+    for key in ("limit_files_per_s", "peer_files_per_s", "extraction_files_per_s", "pipeline_files_per_s"):
         assert figures[key] > 0
-    assert "pipeline / limit" in result.stdout
+    assert "pipeline / limit" in result.stdout and "feature extraction alone" in result.stdout
     assert cli(environment, "bench").returncode == 2  # neither --files nor --archive
