@@ -27,7 +27,14 @@ from drum_pipeline.audio.features import FeatureParams
 from drum_pipeline.audio.hashing import sha256_file
 from drum_pipeline.models.descriptors import ExportedTrees
 from drum_pipeline.models.inference import ModelSet, Reference, load_descriptor_model
-from drum_pipeline.models.store import DEPLOYED, ModelMismatchError, load_model, model_dir, staged_dir
+from drum_pipeline.models.store import (
+    DEPLOYED,
+    MODEL_FILE_NAMES,
+    ModelMismatchError,
+    load_model,
+    model_dir,
+    staged_dir,
+)
 
 BUNDLE_FORMAT = 2  # 2: the trees as arrays (trees.npz), not scikit-learn pickles
 BATCH_SIZE = 64  # every interpreter runs this fixed batch (the last one zero-padded): nothing is re-planned
@@ -70,7 +77,7 @@ def bundle_sources(models_root: Path, reference_table: Path) -> dict[str, str]:
     """sha256 of what a bundle is built from: each deployed model and its labels.json, and the table
     of known sounds. Those that do not exist are left out."""
     files = [model_dir(models_root, name, DEPLOYED) / file for name in (*MODEL_FILES, *TREE_MODELS)
-             for file in ("model.keras", "model.joblib", "labels.json")] + [Path(reference_table)]
+             for file in (*MODEL_FILE_NAMES, "labels.json")] + [Path(reference_table)]
     return {f"{f.parent.name}/{f.name}": sha256_file(f) for f in files if f.exists()}
 
 

@@ -25,7 +25,7 @@ import joblib
 from drum_pipeline.audio.features import FeatureParams
 
 CANDIDATE, DEPLOYED = "candidate", "deployed"
-MODEL_FILES = ("model.keras", "trees.npz", "model.joblib")  # Keras; trees exported for the bundle; scikit-learn
+MODEL_FILE_NAMES = ("model.keras", "trees.npz", "model.joblib")  # Keras; trees exported for the bundle; scikit-learn
 
 
 class ModelMismatchError(ValueError):
@@ -110,7 +110,7 @@ def load_model(folder: Path, classes: list[str], params: FeatureParams, for_trai
     unless `for_training` (a model that will be changed gets its own copy)."""
     mapping = read_mapping(folder, classes, params)
     folder = Path(folder)
-    file = next((folder / name for name in MODEL_FILES if (folder / name).exists()), folder / MODEL_FILES[-1])
+    file = next((folder / name for name in MODEL_FILE_NAMES if (folder / name).exists()), folder / MODEL_FILE_NAMES[-1])
     load = _load_file.__wrapped__ if for_training else _load_file
     return load(str(file), file.stat().st_mtime_ns), mapping
 
