@@ -21,11 +21,11 @@ from sklearn.metrics import accuracy_score
 
 from drum_pipeline.audio.feature_cache import FeatureCache, feature_matrix, feature_table
 from drum_pipeline.audio.features import FeatureParams, mfcc_from_logmel
+from drum_pipeline.config.settings import Settings
 from drum_pipeline.labels.names import decide_label
 from drum_pipeline.labels.taxonomy import load_taxonomy
 from drum_pipeline.models.evaluation import macro_f1
 from drum_pipeline.models.networks import SplitData, mfcc_statistics, train_baseline
-from drum_pipeline.settings import Settings
 
 
 def main(library: str, archive: str, work: str) -> None:

@@ -2,21 +2,21 @@
 
 import dagster as dg
 
-from drum_pipeline.assets.archive import archive_index, folder_report, rebuilt_archive, review_queue
-from drum_pipeline.assets.automation import (
+from drum_pipeline.defs.archive.assets import archive_index, folder_report, rebuilt_archive, review_queue
+from drum_pipeline.defs.automation.jobs import ALL_JOBS
+from drum_pipeline.defs.automation.sensors import (
                                          archive_sensor,
                                          automation_sensor,
                                          daily_rescan,
 )
-from drum_pipeline.assets.features import (
+from drum_pipeline.defs.features.assets import (
                                          audio_statistics,
                                          mfcc_features,
                                          spectrogram_features,
 )
-from drum_pipeline.assets.inputs import corrections, sample_archive, sample_library, taxonomy
-from drum_pipeline.assets.jobs import ALL_JOBS
-from drum_pipeline.assets.labels import curated_training_set, label_extraction
-from drum_pipeline.assets.models import (
+from drum_pipeline.defs.inputs.assets import corrections, sample_archive, sample_library, taxonomy
+from drum_pipeline.defs.labels.assets import curated_training_set, label_extraction
+from drum_pipeline.defs.models.assets import (
                                          cross_validation,
                                          descriptor_model,
                                          drum_detector,
@@ -26,7 +26,7 @@ from drum_pipeline.assets.models import (
                                          model2_classifier,
                                          model2_encoder,
 )
-from drum_pipeline.resources import DrumPipelineConfig
+from drum_pipeline.defs.resources import DrumPipelineConfig
 
 # `drum-pipeline run` runs the jobs drum_pipeline (observing the folders, registering the
 # archive's packs, training and deploying), classify_archive for every pack, then rebuild_archive.

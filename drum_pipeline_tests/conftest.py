@@ -23,7 +23,7 @@ def trained(small_demo, tmp_path_factory):
     import dagster as dg
 
     from drum_pipeline.definitions import defs
-    from drum_pipeline.resources import DrumPipelineConfig
+    from drum_pipeline.defs.resources import DrumPipelineConfig
 
     output = tmp_path_factory.mktemp("trained") / "out"
     config = DrumPipelineConfig(library_dir=str(small_demo / "library"), archive_dir=str(small_demo / "archive"),
@@ -53,8 +53,8 @@ def indexed(trained, small_demo):
     import dagster as dg
 
     from drum_pipeline.archive.index import list_packs
-    from drum_pipeline.assets.shared import archive_packs
     from drum_pipeline.definitions import defs
+    from drum_pipeline.defs.shared import archive_packs
 
     config, output, _, instance = trained
     archive = small_demo / "archive"

@@ -7,9 +7,9 @@ import pandas as pd
 from drum_pipeline.archive.index import ROOT_PACK, pack_of
 from drum_pipeline.audio.folders import scan_audio_files
 from drum_pipeline.definitions import defs
+from drum_pipeline.defs.resources import DrumPipelineConfig
 from drum_pipeline.demo.data import read_manifest
 from drum_pipeline.labels.taxonomy import load_taxonomy
-from drum_pipeline.resources import DrumPipelineConfig
 
 
 def test_packs_are_top_level_folders_and_the_root():

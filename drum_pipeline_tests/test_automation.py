@@ -6,10 +6,10 @@ import shutil
 import dagster as dg
 import pytest
 
-from drum_pipeline.assets.automation import archive_sensor, daily_rescan
-from drum_pipeline.assets.shared import archive_packs
 from drum_pipeline.definitions import defs
-from drum_pipeline.resources import DrumPipelineConfig
+from drum_pipeline.defs.automation.sensors import archive_sensor, daily_rescan
+from drum_pipeline.defs.resources import DrumPipelineConfig
+from drum_pipeline.defs.shared import archive_packs
 
 
 def _tick(instance, config, cursor=None):

@@ -15,11 +15,11 @@ import pytest
 import soundfile as sf
 
 from drum_pipeline.archive.rebuild import Entry, apply
-from drum_pipeline.assets.shared import archive_packs
+from drum_pipeline.config.layout import write_parquet_atomic
 from drum_pipeline.definitions import defs
+from drum_pipeline.defs.resources import DrumPipelineConfig
+from drum_pipeline.defs.shared import archive_packs
 from drum_pipeline.demo.synth import render
-from drum_pipeline.layout import write_parquet_atomic
-from drum_pipeline.resources import DrumPipelineConfig
 
 
 def _tone(sr, seconds, channels=1):

@@ -16,13 +16,13 @@ import pytest
 from drum_pipeline.archive.index import build_reference, load_classifier
 from drum_pipeline.audio.feature_cache import feature_matrix
 from drum_pipeline.audio.features import FeatureParams, mfcc_from_logmel
+from drum_pipeline.config.settings import Settings
 from drum_pipeline.labels.taxonomy import load_taxonomy
 from drum_pipeline.models.bundle import load_bundle
 from drum_pipeline.models.descriptors import ExportedTrees
 from drum_pipeline.models.inference import load_model_set
 from drum_pipeline.models.rejection import drum_scores
 from drum_pipeline.models.store import DEPLOYED, load_model, model_dir, update_meta
-from drum_pipeline.settings import Settings
 
 TOLERANCE = 1e-4  # absolute, on probabilities and on embeddings (float32 both; only the kernels differ)
 

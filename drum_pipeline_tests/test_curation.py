@@ -5,15 +5,15 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from drum_pipeline.assets.inputs import sample_library, taxonomy
-from drum_pipeline.assets.labels import curated_training_set, label_extraction
 from drum_pipeline.audio.folders import scan_audio_files
 from drum_pipeline.audio.hashing import HashCache
+from drum_pipeline.defs.inputs.assets import sample_library, taxonomy
+from drum_pipeline.defs.labels.assets import curated_training_set, label_extraction
+from drum_pipeline.defs.resources import DrumPipelineConfig
 from drum_pipeline.demo.synth import render
 from drum_pipeline.labels.curation import curate, group_of, grouped_split
 from drum_pipeline.labels.names import extract_labels
 from drum_pipeline.labels.taxonomy import load_taxonomy
-from drum_pipeline.resources import DrumPipelineConfig
 
 
 def _labels(root, tmp_path):

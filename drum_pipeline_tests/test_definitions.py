@@ -5,9 +5,9 @@ import dagster as dg
 import pytest
 
 from drum_pipeline.audio.folders import fingerprint, has_audio, scan_audio_files
+from drum_pipeline.config.settings import Settings
 from drum_pipeline.definitions import defs
 from drum_pipeline.demo.data import ensure_demo_archive, ensure_demo_library
-from drum_pipeline.settings import Settings
 
 
 def test_definitions_validate_as_the_dagster_cli_does():

@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from drum_pipeline.assets.distributed import archive_executor, loopback_cluster, run_packs
-from drum_pipeline.assets.shared import archive_packs
+from drum_pipeline.cli.cluster import loopback_cluster, run_packs
+from drum_pipeline.defs.automation.executor import archive_executor
+from drum_pipeline.defs.shared import archive_packs
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -87,8 +88,8 @@ def test_production_examples_validate():
         result = validate_config(configurable.config_type(), data.get("config") or {})
         assert result.success, (name, [error.message for error in result.errors])
 
-    from drum_pipeline.assets.archive import archive_index
     from drum_pipeline.definitions import defs
+    from drum_pipeline.defs.archive.assets import archive_index
 
     job = dg.define_asset_job("classify_archive_k8s", selection=[archive_index], executor_def=k8s_job_executor)
     resolved = dg.Definitions(assets=list(defs.assets), jobs=[job], resources=defs.resources).resolve_job_def(job.name)

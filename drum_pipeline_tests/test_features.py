@@ -8,19 +8,19 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from drum_pipeline.assets.features import (
-    audio_statistics,
-    mfcc_features,
-    spectrogram_features,
-)
-from drum_pipeline.assets.inputs import sample_library, taxonomy
-from drum_pipeline.assets.labels import curated_training_set, label_extraction
 from drum_pipeline.audio.feature_cache import FeatureCache, extract_missing, feature_matrix
 from drum_pipeline.audio.features import FeatureParams, analysed_window, compute_features
 from drum_pipeline.audio.folders import scan_audio_files
 from drum_pipeline.audio.hashing import HashCache
+from drum_pipeline.defs.features.assets import (
+    audio_statistics,
+    mfcc_features,
+    spectrogram_features,
+)
+from drum_pipeline.defs.inputs.assets import sample_library, taxonomy
+from drum_pipeline.defs.labels.assets import curated_training_set, label_extraction
+from drum_pipeline.defs.resources import DrumPipelineConfig
 from drum_pipeline.demo.synth import render
-from drum_pipeline.resources import DrumPipelineConfig
 
 PARAMS = FeatureParams()
 

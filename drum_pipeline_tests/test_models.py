@@ -7,6 +7,7 @@ import pytest
 
 from drum_pipeline.audio.features import FeatureParams
 from drum_pipeline.definitions import defs
+from drum_pipeline.defs.resources import DrumPipelineConfig
 from drum_pipeline.models.augment import augment_logmel
 from drum_pipeline.models.evaluation import accuracy_interval, macro_f1, macro_f1_drop_bound, voice_recall
 from drum_pipeline.models.inference import calibrate, fit_temperature, load_model_set
@@ -26,7 +27,6 @@ from drum_pipeline.models.store import (
     save_model,
 )
 from drum_pipeline.models.synthetic import EVALUATION_RENDERS_PER_VOICE, EVALUATION_STREAM, synthetic_split
-from drum_pipeline.resources import DrumPipelineConfig
 
 CLASSES = ["kick", "snare", "hihat", "tom", "cymbal", "percussion"]
 PARAMS = FeatureParams()

@@ -20,11 +20,11 @@ from drum_pipeline.archive.corrections import (
     resolve_label,
 )
 from drum_pipeline.archive.reports import folder_report
-from drum_pipeline.assets.automation import archive_sensor
 from drum_pipeline.definitions import defs
+from drum_pipeline.defs.automation.sensors import archive_sensor
+from drum_pipeline.defs.resources import DrumPipelineConfig
 from drum_pipeline.demo.data import read_manifest
 from drum_pipeline.labels.taxonomy import load_taxonomy
-from drum_pipeline.resources import DrumPipelineConfig
 
 
 def _cli(env, *args):

@@ -14,7 +14,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from drum_pipeline.resources import DrumPipelineConfig
+from drum_pipeline.defs.resources import DrumPipelineConfig
 
 
 def _cli(*args, env, timeout=900, cwd=None):
@@ -126,8 +126,8 @@ def test_a_second_run_with_nothing_changed_trains_nothing_in_seconds(first_run, 
 
 
 def test_after_a_run_the_sensors_against_the_same_home_request_nothing(first_run, run_env):
-    from drum_pipeline.assets.automation import archive_sensor
     from drum_pipeline.definitions import defs
+    from drum_pipeline.defs.automation.sensors import archive_sensor
 
     env, root = run_env
     config = DrumPipelineConfig(library_dir=env["DRUM_LIBRARY_DIR"], archive_dir=env["DRUM_ARCHIVE_DIR"],

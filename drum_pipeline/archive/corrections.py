@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from drum_pipeline.config.layout import write_atomic
 from drum_pipeline.labels.taxonomy import Taxonomy
-from drum_pipeline.layout import write_atomic
 
 # sha256 decides; path and pack say where the file was when corrected; model_label is what the
 # deployed models said then (the "before" of the evaluation's table of corrected files)

@@ -22,7 +22,7 @@ import pandas as pd
 
 from drum_pipeline.archive.corrections import apply_corrections, read_corrections
 from drum_pipeline.archive.index import ROOT_PACK, UNSORTED, SortingRules, reason_of
-from drum_pipeline.layout import write_atomic
+from drum_pipeline.config.layout import write_atomic
 
 LINK_MODES = ("symlink", "hardlink", "copy")
 MANIFEST_NAME = ".drum-pipeline-manifest.json"

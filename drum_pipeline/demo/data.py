@@ -16,8 +16,8 @@ import numpy as np
 import soundfile as sf
 
 from drum_pipeline.audio.folders import has_audio
+from drum_pipeline.config.settings import Settings
 from drum_pipeline.demo import synth
-from drum_pipeline.settings import Settings
 
 MANIFEST_NAME = "_demo_manifest.csv"
 

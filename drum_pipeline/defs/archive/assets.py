@@ -14,15 +14,15 @@ from drum_pipeline.archive.rebuild import rebuild_from_index
 from drum_pipeline.archive.reports import folder_report as folder_report_table
 from drum_pipeline.archive.reports import folder_summary_line
 from drum_pipeline.archive.reports import review_queue as review_queue_table
-from drum_pipeline.assets._metadata import markdown_table, png_image
-from drum_pipeline.assets.shared import AUTOMATION, archive_packs
 from drum_pipeline.audio.feature_cache import FeatureCache
 from drum_pipeline.audio.folders import fingerprint
 from drum_pipeline.audio.hashing import HashCache
-from drum_pipeline.layout import write_atomic
+from drum_pipeline.config.layout import write_atomic
+from drum_pipeline.defs.metadata import markdown_table, png_image
+from drum_pipeline.defs.resources import DrumPipelineConfig
+from drum_pipeline.defs.shared import AUTOMATION, archive_packs
 from drum_pipeline.plots import bar_chart_png
 from drum_pipeline.progress import ProgressLog
-from drum_pipeline.resources import DrumPipelineConfig
 
 
 def _disagreements(index: pd.DataFrame) -> pd.DataFrame:

@@ -4,8 +4,6 @@ import json
 
 import dagster as dg
 
-from drum_pipeline.assets._metadata import markdown_table, png_image
-from drum_pipeline.assets.shared import AUTOMATION
 from drum_pipeline.audio.feature_cache import (
     FeatureCache,
     extract_missing,
@@ -13,10 +11,12 @@ from drum_pipeline.audio.feature_cache import (
     feature_table,
 )
 from drum_pipeline.audio.features import FeatureParams
+from drum_pipeline.config.settings import Settings
+from drum_pipeline.defs.metadata import markdown_table, png_image
+from drum_pipeline.defs.resources import DrumPipelineConfig
+from drum_pipeline.defs.shared import AUTOMATION
 from drum_pipeline.plots import spectrogram_grid
 from drum_pipeline.progress import ProgressLog
-from drum_pipeline.resources import DrumPipelineConfig
-from drum_pipeline.settings import Settings
 
 
 def _curated_features(context: dg.AssetExecutionContext, settings: Settings, kind: str):

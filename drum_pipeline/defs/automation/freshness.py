@@ -14,8 +14,8 @@ from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, Temp
 from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
 from dagster._time import get_current_datetime
 
-from drum_pipeline.assets.archive import PACK_FINGERPRINT, archive_index
-from drum_pipeline.assets.inputs import sample_archive
+from drum_pipeline.defs.archive.assets import PACK_FINGERPRINT, archive_index
+from drum_pipeline.defs.inputs.assets import sample_archive
 
 
 def stale_resolver(defs: dg.Definitions, instance: dg.DagsterInstance) -> CachingStaleStatusResolver:

@@ -5,10 +5,10 @@ import warnings
 
 import dagster as dg
 
-from drum_pipeline.assets.archive import archive_index, folder_report, rebuilt_archive, review_queue
-from drum_pipeline.assets.distributed import archive_executor
-from drum_pipeline.assets.inputs import corrections, sample_archive, sample_library, taxonomy
-from drum_pipeline.assets.models import cross_validation
+from drum_pipeline.defs.archive.assets import archive_index, folder_report, rebuilt_archive, review_queue
+from drum_pipeline.defs.automation.executor import archive_executor
+from drum_pipeline.defs.inputs.assets import corrections, sample_archive, sample_library, taxonomy
+from drum_pipeline.defs.models.assets import cross_validation
 
 STAGE_TAG = "drum_pipeline/stage"
 
@@ -20,7 +20,7 @@ with warnings.catch_warnings():  # include_sources is beta; observing the folder
             archive_index, rebuilt_archive, review_queue, folder_report, cross_validation),
         tags={STAGE_TAG: "training"},  # the run queue of dagster.yaml runs one at a time
     )
-# DRUM_DASK_SCHEDULER switches the per-pack runs to a Dask cluster (drum_pipeline.assets.distributed)
+# DRUM_DASK_SCHEDULER switches the per-pack runs to a Dask cluster (drum_pipeline.defs.automation.executor)
 archive_index_job = dg.define_asset_job("classify_archive", selection=[archive_index], executor_def=archive_executor(),
                                         tags={STAGE_TAG: "packs"})
 # the rebuild and the reports on the index: no models, no audio

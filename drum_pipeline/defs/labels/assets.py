@@ -5,15 +5,15 @@ import dagster as dg
 import pandas as pd
 
 from drum_pipeline.archive.corrections import corrected_training_rows, read_corrections
-from drum_pipeline.assets._metadata import markdown_table
-from drum_pipeline.assets.shared import AUTOMATION
 from drum_pipeline.audio.folders import scan_audio_files
 from drum_pipeline.audio.hashing import HashCache
+from drum_pipeline.defs.metadata import markdown_table
+from drum_pipeline.defs.resources import DrumPipelineConfig
+from drum_pipeline.defs.shared import AUTOMATION
 from drum_pipeline.labels.curation import SPLITS, curate
 from drum_pipeline.labels.names import extract_labels
 from drum_pipeline.labels.taxonomy import load_taxonomy
 from drum_pipeline.progress import ProgressLog
-from drum_pipeline.resources import DrumPipelineConfig
 
 
 @dg.asset(

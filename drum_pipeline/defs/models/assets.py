@@ -8,12 +8,14 @@ import dagster as dg
 import numpy as np
 
 from drum_pipeline.archive.corrections import read_corrections
-from drum_pipeline.assets._metadata import markdown_table, png_image
-from drum_pipeline.assets.shared import AUTOMATION
 from drum_pipeline.audio.feature_cache import feature_matrix
 from drum_pipeline.audio.features import FeatureParams, mfcc_from_logmel
+from drum_pipeline.config.layout import write_atomic
+from drum_pipeline.config.settings import Settings
+from drum_pipeline.defs.metadata import markdown_table, png_image
+from drum_pipeline.defs.resources import DrumPipelineConfig
+from drum_pipeline.defs.shared import AUTOMATION
 from drum_pipeline.labels.taxonomy import load_taxonomy
-from drum_pipeline.layout import write_atomic
 from drum_pipeline.models.evaluation import (
     comparison_markdown,
     corrected_files_table,
@@ -37,8 +39,6 @@ from drum_pipeline.models.store import (
     update_meta,
 )
 from drum_pipeline.plots import history_png
-from drum_pipeline.resources import DrumPipelineConfig
-from drum_pipeline.settings import Settings
 
 # drum_pipeline.models.networks, and model_selection and pretraining with it, import TensorFlow (about 3 s):
 # they are imported inside the assets, so loading the definitions (every run process, the UI's

@@ -35,9 +35,9 @@ from drum_pipeline.audio.feature_cache import FeatureCache, extract_missing
 from drum_pipeline.audio.features import FeatureParams
 from drum_pipeline.audio.folders import scan_audio_files
 from drum_pipeline.audio.hashing import HashCache
+from drum_pipeline.config.settings import Settings
 from drum_pipeline.demo import synth
 from drum_pipeline.progress import StageTimes
-from drum_pipeline.settings import Settings
 
 
 def synthesize_archive(root: Path, files: int, seed: int = 1, pack_size: int = 500, start: int = 0) -> None:
@@ -242,7 +242,8 @@ def pack_runs(archive: Path, work_dir: Path, models_from: Settings, packs: list[
     default executor and on a loopback Dask cluster of two workers; and all packs in one run (the
     asset's backfill policy). Per mode: the wall time and the overhead per partition (a run's
     wall time less its step's time)."""
-    from drum_pipeline.assets.distributed import SCHEDULER_ENV, loopback_cluster, run_packs
+    from drum_pipeline.cli.cluster import loopback_cluster, run_packs
+    from drum_pipeline.defs.automation.executor import SCHEDULER_ENV
 
     results: dict = {"runs_packs": len(packs), **one_run_for_all_packs(archive, work_dir, models_from, packs, log)}
     for executor in executors:
@@ -269,8 +270,8 @@ def _run_home(archive: Path, root: Path, models_from: Settings, packs: list[str]
     classify `archive` into `root/output` with the real models (no Dask unless a mode starts one)."""
     import dagster as dg
 
-    from drum_pipeline.assets.distributed import SCHEDULER_ENV
-    from drum_pipeline.assets.shared import archive_packs
+    from drum_pipeline.defs.automation.executor import SCHEDULER_ENV
+    from drum_pipeline.defs.shared import archive_packs
 
     shutil.rmtree(root, ignore_errors=True)
     settings = _bench_settings(archive, root / "output", models_from)
@@ -286,7 +287,7 @@ def _run_home(archive: Path, root: Path, models_from: Settings, packs: list[str]
 
 def one_run_for_all_packs(archive: Path, work_dir: Path, models_from: Settings, packs: list[str], log=print) -> dict:
     """All `packs` in one `classify_archive` run over their partition range, cold caches, default executor."""
-    from drum_pipeline.assets.freshness import range_tags
+    from drum_pipeline.defs.automation.freshness import range_tags
 
     root = work_dir / "runs" / "one_run"
     home, env = _run_home(archive, root, models_from, packs)

@@ -8,11 +8,11 @@ import warnings
 import dagster as dg
 
 from drum_pipeline.archive.index import list_packs
-from drum_pipeline.assets.shared import archive_packs
 from drum_pipeline.audio.folders import fingerprint, scan_audio_files
+from drum_pipeline.defs.resources import DrumPipelineConfig
+from drum_pipeline.defs.shared import archive_packs
 from drum_pipeline.demo.data import ensure_demo_archive, ensure_demo_library
 from drum_pipeline.labels.taxonomy import load_taxonomy
-from drum_pipeline.resources import DrumPipelineConfig
 
 
 def _observe(context: dg.AssetExecutionContext, folder) -> dg.ObserveResult:

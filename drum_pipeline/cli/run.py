@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from drum_pipeline.settings import Settings
+from drum_pipeline.config.settings import Settings
 
 
 class StepFailed(RuntimeError):
@@ -31,16 +31,16 @@ def run_pipeline(settings: Settings, run_config: dict, force: bool = False,
     are new, changed or stale (many per run); rebuild the mirror if its index changed. `force`
     materializes everything again. Raises StepFailed."""
     from drum_pipeline.archive.index import pack_fingerprints
-    from drum_pipeline.assets.archive import MAX_PACKS_PER_RUN
-    from drum_pipeline.assets.freshness import (
+    from drum_pipeline.definitions import defs
+    from drum_pipeline.defs.archive.assets import MAX_PACKS_PER_RUN
+    from drum_pipeline.defs.automation.freshness import (
         packs_to_classify,
         partition_spans,
         range_tags,
         stale_assets,
         stale_resolver,
     )
-    from drum_pipeline.assets.shared import archive_packs
-    from drum_pipeline.definitions import defs
+    from drum_pipeline.defs.shared import archive_packs
 
     report = RunReport()
 

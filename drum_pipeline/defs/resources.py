@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dagster as dg
 
-from drum_pipeline.settings import Settings
+from drum_pipeline.config.settings import Settings
 
 
 class DrumPipelineConfig(dg.ConfigurableResource):
     """Where to read and write. Empty values fall back to the DRUM_* environment variables,
-    then to the defaults under data/ (see drum_pipeline.settings)."""
+    then to the defaults under data/ (see drum_pipeline.config.settings)."""
 
     library_dir: str = ""
     archive_dir: str = ""

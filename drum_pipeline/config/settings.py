@@ -6,8 +6,8 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from drum_pipeline.config.layout import OutputLayout
 from drum_pipeline.labels.taxonomy import DEFAULT_TAXONOMY_PATH
-from drum_pipeline.layout import OutputLayout
 
 DEFAULT_LIBRARY_DIR = "data/library"
 DEFAULT_ARCHIVE_DIR = "data/archive"

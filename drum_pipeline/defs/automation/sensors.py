@@ -8,19 +8,19 @@ import os
 import dagster as dg
 
 from drum_pipeline.archive.index import pack_fingerprints
-from drum_pipeline.assets.archive import MAX_PACKS_PER_RUN
-from drum_pipeline.assets.freshness import partition_spans, range_tags, recorded_fingerprint
-from drum_pipeline.assets.inputs import corrections_version
-from drum_pipeline.assets.jobs import (
+from drum_pipeline.audio.folders import fingerprint, scan_audio_files
+from drum_pipeline.defs.archive.assets import MAX_PACKS_PER_RUN
+from drum_pipeline.defs.automation.freshness import partition_spans, range_tags, recorded_fingerprint
+from drum_pipeline.defs.automation.jobs import (
     archive_index_job,
     observe_folders_job,
     rebuild_job,
     training_job,
 )
-from drum_pipeline.assets.shared import archive_packs
-from drum_pipeline.audio.folders import fingerprint, scan_audio_files
+from drum_pipeline.defs.inputs.assets import corrections_version
+from drum_pipeline.defs.resources import DrumPipelineConfig
+from drum_pipeline.defs.shared import archive_packs
 from drum_pipeline.models.store import DEPLOYED, model_dir
-from drum_pipeline.resources import DrumPipelineConfig
 
 DEFAULT_RESCAN_CRON = "0 4 * * *"
 

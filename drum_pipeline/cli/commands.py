@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from drum_pipeline.settings import Settings
+from drum_pipeline.config.settings import Settings
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -15,9 +15,9 @@ def _run(args: argparse.Namespace) -> int:
     folders, train and evaluate when the library, the taxonomy or the code changed, classify the
     packs that are new or changed, rebuild the sorted mirror; then print a summary. The Dagster
     home ($DAGSTER_HOME, default data/dagster_home) is the one `dagster dev` uses."""
-    from drum_pipeline.checks import input_problems
+    from drum_pipeline.cli.input_checks import input_problems
+    from drum_pipeline.cli.instance import dagster_home
     from drum_pipeline.demo.data import ensure_demo_archive, ensure_demo_library
-    from drum_pipeline.instance import dagster_home
 
     settings = Settings.resolve(args.library, args.archive, args.output)
     for message in (ensure_demo_library(settings), ensure_demo_archive(settings)):
@@ -29,8 +29,8 @@ def _run(args: argparse.Namespace) -> int:
     if problems:
         return 2
     home = dagster_home()
-    from drum_pipeline.pipeline_run import StepFailed, run_pipeline
-    from drum_pipeline.summary import format_summary, run_summary
+    from drum_pipeline.cli.run import StepFailed, run_pipeline
+    from drum_pipeline.cli.summary import format_summary, run_summary
 
     resource_config = {
         key: value
@@ -171,7 +171,7 @@ def _validate(args: argparse.Namespace) -> int:
     """Check the folders, the taxonomy, the models and their label mappings, and the labels of
     your corrections file; one line per problem."""
     from drum_pipeline.audio.features import FeatureParams
-    from drum_pipeline.checks import input_problems
+    from drum_pipeline.cli.input_checks import input_problems
     from drum_pipeline.labels.taxonomy import TaxonomyError, load_taxonomy
     from drum_pipeline.models.inference import CLASSIFIERS
     from drum_pipeline.models.store import (
@@ -342,7 +342,7 @@ def _similar(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     """Measure the decode limit, a naive librosa loop, the pipeline's archive path, re-scans and
     peak memory on the same files; prints a table and writes bench.json."""
-    from drum_pipeline.bench import format_results, run_benchmark
+    from drum_pipeline.cli.bench import format_results, run_benchmark
 
     if (args.files is None) == (args.archive is None):
         print("drum-pipeline: give --files N (a synthesized archive) or --archive DIR", file=sys.stderr)
@@ -361,7 +361,7 @@ def _ui(args: argparse.Namespace) -> int:
     so the UI shows what the CLI did and the sensors repeat nothing."""
     import os
 
-    from drum_pipeline.instance import dagster_home
+    from drum_pipeline.cli.instance import dagster_home
 
     home = dagster_home()
     target = ["-w", "workspace.yaml"] if Path("workspace.yaml").exists() else ["-m", "drum_pipeline.definitions"]
@@ -509,7 +509,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.dagster_args = extra
     if args.command in ("run", "classify", "similar", "bench") and not getattr(args, "verbose", False):
-        from drum_pipeline.quiet import hide_native_logs
+        from drum_pipeline.cli.quiet import hide_native_logs
 
         hide_native_logs()
     try:
