@@ -127,20 +127,16 @@ def apply_corrections(index: pd.DataFrame, corrections: pd.DataFrame) -> pd.Data
     return index
 
 
-def corrected_training_rows(corrections: pd.DataFrame, archive_root: Path, index: pd.DataFrame) -> pd.DataFrame:
-    """The corrected archive files as labelled training material (label_extraction's columns, with
-    absolute paths, source `correction` and the archive pack as group), found by content hash in
-    the index so a renamed file is still found."""
+def corrected_training_rows(corrections: pd.DataFrame, archive_root: Path) -> pd.DataFrame:
+    """The corrected archive files that are still where they were corrected, as labelled training
+    material (label_extraction's columns, with absolute paths, source `correction` and the archive
+    pack as group)."""
     columns = ["path", "sha256", "fine_label", "label", "status", "rule", "source", "group"]
-    if corrections.empty or index.empty:
-        return pd.DataFrame(columns=columns)
-    where = index[index["sha256"] != ""].drop_duplicates("sha256").set_index("sha256")
     rows = []
-    for c in corrections.itertuples(index=False):
-        if c.sha256 not in where.index:
-            continue
-        found = where.loc[c.sha256]
-        rows.append({"path": str(Path(archive_root).absolute() / found["path"]), "sha256": c.sha256,
-                     "fine_label": c.fine_label or c.label, "label": c.label, "status": "labelled",
-                     "rule": "corrected by hand", "source": CORRECTION_SOURCE, "group": f"archive/{found['pack']}"})
+    for c in corrections.drop_duplicates("sha256", keep="last").itertuples(index=False):
+        path = Path(archive_root).absolute() / c.path
+        if c.path and path.is_file():
+            rows.append({"path": str(path), "sha256": c.sha256, "fine_label": c.fine_label or c.label,
+                         "label": c.label, "status": "labelled", "rule": "corrected by hand",
+                         "source": CORRECTION_SOURCE, "group": f"archive/{c.pack}"})
     return pd.DataFrame(rows, columns=columns)

@@ -8,7 +8,6 @@ pointing at it; copies across packs are found when the archive is rebuilt.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
@@ -16,22 +15,16 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from drum_pipeline.archive.corrections import apply_corrections, read_corrections
+from drum_pipeline.archive.corrections import apply_corrections
 from drum_pipeline.audio.feature_cache import FeatureCache, extract_missing, feature_matrix
 from drum_pipeline.audio.features import FeatureParams
 from drum_pipeline.audio.folders import AudioFile, fingerprint, scan_audio_files
 from drum_pipeline.audio.hashing import HashCache
 from drum_pipeline.labels.names import nearest_folder
-from drum_pipeline.labels.taxonomy import Taxonomy, load_taxonomy
-from drum_pipeline.models.bundle import (
-    REFERENCE_TABLE,
-    TREE_MODELS,
-    bundle_sources,
-    export_bundle,
-    is_current,
-    load_bundle,
-)
+from drum_pipeline.labels.taxonomy import Taxonomy
+from drum_pipeline.models.bundle import TREE_MODELS, export_bundle, load_bundle
 from drum_pipeline.models.inference import ModelSet, Reference, distances, load_model_set
+from drum_pipeline.models.rejection import SortingRules, reason_of
 from drum_pipeline.models.store import DEPLOYED, ModelMismatchError, model_dir
 from drum_pipeline.progress import StageTimes
 
@@ -43,79 +36,6 @@ INDEX_COLUMNS = [
     "duplicate_of", "folder_label", "folder_agrees", "maker", "duration", "size", "error", "peak",
 ]
 DETECTOR = "drum_detector"
-
-
-@dataclass(frozen=True)
-class SortingRules:
-    """When a classified file goes to unsorted. The evaluation picks `drum_threshold` and
-    `confidence_threshold` on the library's held-out drums (see calibrate_sorting_rules)."""
-
-    confidence_threshold: float = 0.0  # the ensemble's confidence under it: unsorted
-    drum_threshold: float = 0.0  # the drum detector's score under it: not a drum one-shot
-    disagree_confidence: float = 0.6  # both models at least this sure of different classes: unsorted
-    max_one_shot_seconds: float = 6.0  # longer files are loops or phrases: unsorted
-    min_seconds: float = 0.01  # shorter decodable files are not a sound: unsorted, "too short"
-    min_peak: float = 0.001  # a peak under -60 dBFS is no signal above the noise floor: unsorted, "silent"
-
-
-def unsorted_reason(rules: SortingRules, duration: float | None, drum_score: float | None, confidence: float,
-                    model1: tuple[str, float], model2: tuple[str, float]) -> str:
-    """Why a classified file goes to unsorted ('' when it does not); the models are (label, confidence)."""
-    if duration is not None and duration > rules.max_one_shot_seconds:
-        return f"too long for a one-shot ({duration:.1f} s)"
-    if drum_score is not None and drum_score == drum_score and drum_score < rules.drum_threshold:
-        return f"not like a drum one-shot (drum score {_under(drum_score, rules.drum_threshold)})"
-    (label1, confidence1), (label2, confidence2) = model1, model2
-    if label1 != label2 and min(confidence1, confidence2) >= rules.disagree_confidence:
-        return f"models disagree: {label1} {confidence1:.2f} vs {label2} {confidence2:.2f}"
-    if confidence < rules.confidence_threshold:
-        return f"low confidence ({_under(confidence, rules.confidence_threshold)})"
-    return ""
-
-
-def _under(value: float, threshold: float) -> str:
-    """'0.42 under 0.45', with enough digits that the two never print equal."""
-    digits = 2
-    while f"{value:.{digits}f}" == f"{threshold:.{digits}f}" and digits < 6:
-        digits += 1
-    return f"{value:.{digits}f} under {threshold:.{digits}f}"
-
-
-def sorted_mask(rules: SortingRules, duration: np.ndarray | None, drum_scores: np.ndarray,
-                probabilities: dict[str, np.ndarray]) -> np.ndarray:
-    """Which of N classified sounds stay sorted under `rules` (unsorted_reason gives ''), from their
-    durations (None: not known), drum scores and the probabilities of model1, model2 and the ensemble."""
-    p1, p2, ensemble = probabilities["model1"], probabilities["model2"], probabilities["ensemble"]
-    return np.array([unsorted_reason(rules, None if duration is None else float(duration[i]), float(drum_scores[i]),
-                                     float(ensemble[i].max()), (int(p1[i].argmax()), float(p1[i].max())),
-                                     (int(p2[i].argmax()), float(p2[i].max()))) == ""
-                     for i in range(len(ensemble))], dtype=bool)
-
-
-def calibrate_sorting_rules(drum_scores: np.ndarray, probabilities: dict[str, np.ndarray], keep_share: float = 0.95,
-                            base: SortingRules = SortingRules()) -> SortingRules:
-    """Thresholds picked on held-out drums (one-shots by construction) so that `keep_share` of them
-    is sorted: half of what may go is left to the drum detector, the rest to the models' doubt
-    (disagreement first, then the confidence threshold)."""
-    from drum_pipeline.models.rejection import threshold_keeping
-
-    drum_threshold = threshold_keeping(drum_scores, 1 - (1 - keep_share) / 2)
-    remaining = sorted_mask(replace(base, drum_threshold=drum_threshold, confidence_threshold=0.0), None,
-                            drum_scores, probabilities)
-    wanted = keep_share * len(remaining)
-    share = wanted / remaining.sum() if remaining.sum() else 1.0
-    confidence = probabilities["ensemble"].max(axis=1)[remaining]
-    return replace(base, drum_threshold=round(drum_threshold, 6),
-                   confidence_threshold=round(threshold_keeping(confidence, min(1.0, share)), 6))
-
-
-def sorting_rules_from(detector_dir: Path, confidence_threshold: float | None = None) -> SortingRules:
-    """The calibration kept with the drum detector in `detector_dir` (the defaults without one); an
-    explicit `confidence_threshold` (DRUM_CONFIDENCE_THRESHOLD) overrides the calibrated one."""
-    mapping = Path(detector_dir) / "labels.json"
-    calibrated = json.loads(mapping.read_text()).get("sorting", {}) if mapping.exists() else {}
-    rules = SortingRules(**{key: value for key, value in calibrated.items() if key in SortingRules.__dataclass_fields__})
-    return rules if confidence_threshold is None else replace(rules, confidence_threshold=confidence_threshold)
 
 
 def pack_of(relpath: str) -> str:
@@ -159,54 +79,38 @@ class Classifier:
     detector: object = None
 
 
-def load_classifier(settings, bundle_dir: Path | None = None, log: Callable[[str], None] | None = None) -> Classifier:
-    """The inference bundle of `settings`' output folder (or `bundle_dir`): the deployed models and
-    the known sounds, without TensorFlow, and the deployed drum detector. A missing or outdated
-    bundle of the output folder is exported first (that needs TensorFlow); ModelMismatchError when
-    there are no models."""
+def load_classifier(bundle_dir: Path, taxonomy: Taxonomy) -> Classifier:
+    """The inference bundle in `bundle_dir`: the deployed models, the known sounds and the drum
+    detector, without TensorFlow; ModelMismatchError when there is none or it does not fit."""
     from drum_pipeline.models.store import load_model
 
-    taxonomy = load_taxonomy(settings.taxonomy_path)
     params = FeatureParams()
-    if bundle_dir is None:
-        bundle_dir = settings.layout.bundle_dir
-        if not is_current(bundle_dir, settings.layout.models_dir, settings.layout.table_path(REFERENCE_TABLE)):
-            if log:
-                log(f"exporting the deployed models to {bundle_dir} (the bundle is missing or older than them)")
-            export_inference_bundle(settings)
-    models, reference = load_bundle(bundle_dir, list(taxonomy.classes), params)
-    try:
-        detector, _ = load_model(detector_dir(settings, bundle_dir), list(taxonomy.classes), params)
-    except ModelMismatchError:
-        detector = None
+    classes = list(taxonomy.classes)
+    models, reference = load_bundle(bundle_dir, classes, params)
+    detector = None
+    if (Path(bundle_dir) / DETECTOR).is_dir():
+        detector, _ = load_model(Path(bundle_dir) / DETECTOR, classes, params)
     return Classifier(taxonomy, params, models, reference, detector)
 
 
-def detector_dir(settings, bundle_dir: Path | None = None) -> Path:
-    """The drum detector and its calibration: in the bundle when it holds one, else the deployed one."""
-    if bundle_dir is not None and (Path(bundle_dir) / DETECTOR).is_dir():
-        return Path(bundle_dir) / DETECTOR
-    return model_dir(settings.layout.models_dir, DETECTOR, DEPLOYED)
-
-
-def export_inference_bundle(settings, target: Path | None = None) -> Path:
-    """Export the deployed models and the known sounds of `settings`' output folder as the
-    inference bundle (default: its layout's bundle_dir). Needs TensorFlow."""
-    layout = settings.layout
-    if not (layout.models_dir / "deployed").exists():
-        raise ModelMismatchError(f"no deployed models in {layout.models_dir}: run `drum-pipeline run` first")
+def export_inference_bundle(models_dir: Path, spectrograms: pd.DataFrame, sources: dict[str, str], taxonomy: Taxonomy,
+                            thresholds: dict, target: Path) -> Path:
+    """Export the deployed models of `models_dir`, the known sounds (the training split of the
+    spectrogram_features table) and the sorting thresholds as the inference bundle in `target`.
+    `sources`: the digests of what it is built from (bundle_sources). Needs TensorFlow."""
+    if not (Path(models_dir) / DEPLOYED).exists():
+        raise ModelMismatchError(f"no deployed models in {models_dir}: run `drum-pipeline run` first")
     try:
         import tensorflow  # noqa: F401
     except ImportError:
         raise ModelMismatchError("exporting the inference bundle needs TensorFlow: pip install 'drum-pipeline[train]', "
                                  "or copy a bundle made by `drum-pipeline export` and pass --bundle") from None
-    sources = bundle_sources(layout.models_dir, layout.table_path(REFERENCE_TABLE))
     params = FeatureParams()
-    models = load_model_set(layout.models_dir, list(load_taxonomy(settings.taxonomy_path).classes), params)
-    reference = build_reference(models, layout.read_table(REFERENCE_TABLE), params)
-    trees = [model_dir(layout.models_dir, name, DEPLOYED) for name in TREE_MODELS]
-    return export_bundle(models, reference, params, target or layout.bundle_dir, sources,
-                         [folder for folder in trees if folder.is_dir()])
+    models = load_model_set(models_dir, list(taxonomy.classes), params)
+    reference = build_reference(models, spectrograms, params)
+    trees = [model_dir(models_dir, name, DEPLOYED) for name in TREE_MODELS]
+    return export_bundle(models, reference, params, target, sources, [folder for folder in trees if folder.is_dir()],
+                         thresholds)
 
 
 def build_reference(models: ModelSet, spectrograms: pd.DataFrame, params) -> Reference:
@@ -216,19 +120,17 @@ def build_reference(models: ModelSet, spectrograms: pd.DataFrame, params) -> Ref
     return Reference.build(embeddings, known["label"].to_numpy(), known["fine_label"].to_numpy())
 
 
-def index_pack(settings, pack: str, classifier: Classifier, hashes: HashCache, cache: FeatureCache,
-               progress: Callable[[int, int], None] | None = None,
+def index_pack(archive_dir: Path, pack: str, classifier: Classifier, rules: SortingRules, corrections: pd.DataFrame,
+               hashes: HashCache, cache: FeatureCache, progress: Callable[[int, int], None] | None = None,
                times: StageTimes | None = None) -> tuple[pd.DataFrame, dict]:
-    """Classify one pack of `settings`' archive, apply the user's corrections (label_source
-    `correction`), and write its index partition (Parquet and JSON lines)."""
+    """The index rows of one pack of the archive in `archive_dir`, with the user's `corrections`
+    applied (label_source `correction`), and counters of the work done."""
     times = times or StageTimes()
     with times("discovery"):
-        files = pack_files(settings.archive_dir, pack)
-    table, work = classify_pack(files, pack, hashes, cache, classifier, settings.sorting_rules(), progress=progress,
-                                times=times)
+        files = pack_files(archive_dir, pack)
+    table, work = classify_pack(files, pack, hashes, cache, classifier, rules, progress=progress, times=times)
     with times("index"):
-        table = apply_corrections(table, read_corrections(settings.layout.corrections_path))
-        settings.layout.write_partition("archive_index", pack, table)
+        table = apply_corrections(table, corrections)
     return table, work
 
 
@@ -345,24 +247,6 @@ def _classify_chunk(originals, rows, cache, classifier: Classifier, rules: Sorti
         )
         row["reason"] = reason_of(row, rules)
         row["label"] = UNSORTED if row["reason"] else row["predicted_label"]
-
-
-def reason_of(row, rules: SortingRules) -> str:
-    """Why an index row (a dict, or a named tuple of the index's columns) is unsorted: no usable
-    sound (signal_problem), then unsorted_reason."""
-    get = row.get if isinstance(row, dict) else lambda key, default=None: getattr(row, key, default)
-    return signal_problem(get("duration"), get("peak"), rules) or unsorted_reason(
-        rules, get("duration"), get("drum_score"), get("confidence"),
-        (get("model1_label"), get("model1_confidence")), (get("model2_label"), get("model2_confidence")))
-
-
-def signal_problem(duration: float | None, peak: float | None, rules: SortingRules) -> str:
-    """'too short' or 'silent' when a decoded file holds no usable sound."""
-    if duration is not None and duration < rules.min_seconds:
-        return "too short"
-    if peak is not None and peak == peak and peak < rules.min_peak:
-        return "silent"
-    return ""
 
 
 def similar_sounds(classifier: Classifier, cache: FeatureCache, index: pd.DataFrame, logmel: np.ndarray,

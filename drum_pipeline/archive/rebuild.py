@@ -20,11 +20,12 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from drum_pipeline.archive.corrections import apply_corrections, read_corrections
-from drum_pipeline.archive.index import ROOT_PACK, UNSORTED, SortingRules, reason_of
+from drum_pipeline.archive.corrections import apply_corrections
+from drum_pipeline.archive.index import ROOT_PACK, UNSORTED
 from drum_pipeline.config.layout import write_atomic
+from drum_pipeline.config.settings import LINK_MODES
+from drum_pipeline.models.rejection import SortingRules, reason_of
 
-LINK_MODES = ("symlink", "hardlink", "copy")
 MANIFEST_NAME = ".drum-pipeline-manifest.json"
 LOCK_NAME = ".drum-pipeline.lock"
 LEDGER_COLUMNS = ["path", "pack", "sha256", "status", "label", "fine_label", "confidence", "target",
@@ -74,19 +75,18 @@ def plan(index: pd.DataFrame, archive_root: Path, rules: SortingRules = SortingR
     return entries, pd.DataFrame(ledger, columns=LEDGER_COLUMNS)
 
 
-def rebuild_from_index(index: pd.DataFrame, packs: set[str], archive_root: Path, layout, rules: SortingRules,
-                       mode: str, dry_run: bool = False) -> tuple[pd.DataFrame, dict[str, int] | None]:
-    """Plan the mirror from the index rows of `packs`, with the user's corrections (they override
-    the models, no decoding), and, unless `dry_run`, make it under
-    `layout.rebuilt_dir` and write the ledger table. Returns (ledger, counts or None)."""
+def rebuild_from_index(index: pd.DataFrame, packs: set[str], archive_root: Path, rebuilt_dir: Path,
+                       rules: SortingRules, mode: str, corrections: pd.DataFrame, dry_run: bool = False
+                       ) -> tuple[pd.DataFrame, dict[str, int] | None]:
+    """Plan the mirror from the index rows of `packs`, with the user's `corrections` (they override
+    the models, no decoding), and, unless `dry_run`, make it under `rebuilt_dir`. Returns (the
+    ledger, the counts or None)."""
     if len(index):
-        index = apply_corrections(index[index["pack"].isin(packs)], read_corrections(layout.corrections_path))
+        index = apply_corrections(index[index["pack"].isin(packs)], corrections)
     entries, ledger = plan(index, archive_root, rules)
     if dry_run:
         return ledger, None
-    counts = apply(entries, layout.rebuilt_dir, mode)
-    layout.write_table("rebuilt_archive", ledger)
-    return ledger, counts
+    return ledger, apply(entries, rebuilt_dir, mode)
 
 
 def _target(label: str, pack: str, path: str) -> str:

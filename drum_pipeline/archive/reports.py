@@ -8,7 +8,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from drum_pipeline.archive.index import SortingRules
+from drum_pipeline.models.rejection import SortingRules
 
 NEAR_THRESHOLD = 0.1  # a confidence this close to the threshold could go either way
 PRESORTED_SHARE = 0.9  # a folder whose name and audio agree on this share of its files is pre-sorted

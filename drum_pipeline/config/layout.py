@@ -38,12 +38,17 @@ class OutputLayout:
             self.partition_path(name, key, ".jsonl").unlink(missing_ok=True)
         return gone
 
-    def read_partitions(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
-        """All partitions of a partitioned table, concatenated; with no partition written, an empty
-        table with `columns` (a valid, empty result)."""
-        files = sorted((self.root / "tables" / name).glob("*.parquet"))
+    def read_partitions(self, name: str, columns: list[str] | None = None, keys: set[str] | None = None
+                        ) -> pd.DataFrame:
+        """The partitions of a partitioned table (all, or those of `keys` that were written),
+        concatenated; with none written, an empty table with `columns` (a valid, empty result)."""
+        files = sorted(f for f in (self.root / "tables" / name).glob("*.parquet") if keys is None or f.stem in keys)
         return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else pd.DataFrame(
             columns=columns)
+
+    def value_path(self, name: str) -> Path:
+        """`tables/<name>.json`: an asset whose value is a few numbers (the sorting thresholds)."""
+        return self.root / "tables" / f"{name}.json"
 
     @property
     def corrections_path(self) -> Path:

@@ -1,4 +1,6 @@
-"""Where the pipeline reads and writes, and its thresholds: one place for defaults and env vars."""
+"""Where the pipeline reads and writes, and its thresholds: every default named once, and the one
+function that reads the DRUM_* environment variables (`from_environment`, called when the
+Dagster definitions are built and by the CLI, never at import)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,28 @@ DEFAULT_LIBRARY_DIR = "data/library"
 DEFAULT_ARCHIVE_DIR = "data/archive"
 DEFAULT_OUTPUT_DIR = "data/output"
 DEFAULT_SEED = 7
+DEFAULT_MIN_MACRO_F1 = 0.5
+DEFAULT_KEEP_SHARE = 0.95  # the share of held-out drums the calibrated thresholds keep sorted
+DEFAULT_LINK_MODE = "symlink"
+LINK_MODES = ("symlink", "hardlink", "copy")
+DEFAULT_RESCAN_CRON = "0 4 * * *"
+
+# Each setting and the variable that sets it.
+ENVIRONMENT = {
+    "library_dir": "DRUM_LIBRARY_DIR",
+    "archive_dir": "DRUM_ARCHIVE_DIR",
+    "output_dir": "DRUM_OUTPUT_DIR",
+    "cache_dir": "DRUM_CACHE_DIR",
+    "taxonomy_path": "DRUM_TAXONOMY",
+    "confidence_threshold": "DRUM_CONFIDENCE_THRESHOLD",
+    "min_macro_f1": "DRUM_MIN_MACRO_F1",
+    "keep_share": "DRUM_KEEP_SHARE",
+    "link_mode": "DRUM_LINK_MODE",
+    "max_epochs": "DRUM_MAX_EPOCHS",
+    "synthetic_per_label": "DRUM_SYNTHETIC_PER_LABEL",
+    "rescan_cron": "DRUM_RESCAN_CRON",
+    "dask_scheduler": "DRUM_DASK_SCHEDULER",
+}
 
 
 @dataclass(frozen=True)
@@ -25,61 +49,51 @@ class Settings:
     library_is_default: bool
     archive_is_default: bool
     taxonomy_path: Path = DEFAULT_TAXONOMY_PATH
+    cache_dir: Path | None = None  # the caches elsewhere (a disk of each worker's own); None: under the output
     confidence_threshold: float | None = None  # None: the threshold the evaluation calibrated
-    min_macro_f1: float = 0.5
+    min_macro_f1: float = DEFAULT_MIN_MACRO_F1
     max_epochs: int = 0  # 0: the training defaults; a small number makes a quick (and worse) run
     synthetic_per_label: int | None = None  # synthesized training drums per fine label; None: the default
-    link_mode: str = "symlink"
+    link_mode: str = DEFAULT_LINK_MODE
     seed: int = DEFAULT_SEED
-    keep_share: float = 0.95  # the share of held-out drums the calibrated thresholds keep sorted
+    keep_share: float = DEFAULT_KEEP_SHARE
 
     @classmethod
-    def resolve(
-        cls,
-        library_dir: str | None = None,
-        archive_dir: str | None = None,
-        output_dir: str | None = None,
-        confidence_threshold: float | None = None,
-        seed: int | None = None,
-        taxonomy_path: str | None = None,
-        min_macro_f1: float | None = None,
-        max_epochs: int | None = None,
-        link_mode: str | None = None,
-        synthetic_per_label: int | None = None,
-        keep_share: float | None = None,
-    ) -> Settings:
-        """Explicit values win, then the DRUM_* environment variables, then the defaults under data/."""
-        library = library_dir or os.environ.get("DRUM_LIBRARY_DIR") or DEFAULT_LIBRARY_DIR
-        archive = archive_dir or os.environ.get("DRUM_ARCHIVE_DIR") or DEFAULT_ARCHIVE_DIR
-        output = output_dir or os.environ.get("DRUM_OUTPUT_DIR") or DEFAULT_OUTPUT_DIR
-        taxonomy = taxonomy_path or os.environ.get("DRUM_TAXONOMY") or DEFAULT_TAXONOMY_PATH
-        threshold = confidence_threshold
-        if threshold is None and os.environ.get("DRUM_CONFIDENCE_THRESHOLD", "").strip():
-            threshold = float(os.environ["DRUM_CONFIDENCE_THRESHOLD"])
-        floor = min_macro_f1 if min_macro_f1 is not None else float(os.environ.get("DRUM_MIN_MACRO_F1", "0.5"))
-        keep = keep_share if keep_share is not None else float(os.environ.get("DRUM_KEEP_SHARE", "0.95"))
-        mode = link_mode or os.environ.get("DRUM_LINK_MODE") or "symlink"
-        if mode not in ("symlink", "hardlink", "copy"):
-            raise ValueError(f"unknown link mode {mode!r}: choose symlink, hardlink or copy")
-        for name, value in (("confidence threshold", threshold), ("minimum macro-F1", floor), ("keep share", keep)):
+    def build(cls, library_dir: str = DEFAULT_LIBRARY_DIR, archive_dir: str = DEFAULT_ARCHIVE_DIR,
+              output_dir: str = DEFAULT_OUTPUT_DIR, cache_dir: str | None = None, taxonomy_path: str | None = None,
+              confidence_threshold: float | None = None, min_macro_f1: float = DEFAULT_MIN_MACRO_F1,
+              keep_share: float = DEFAULT_KEEP_SHARE, link_mode: str = DEFAULT_LINK_MODE, max_epochs: int = 0,
+              synthetic_per_label: int | None = None, seed: int = DEFAULT_SEED) -> Settings:
+        """Settings from plain values (no environment read); ValueError for a value out of range."""
+        if link_mode not in LINK_MODES:
+            raise ValueError(f"unknown link mode {link_mode!r}: choose symlink, hardlink or copy")
+        for name, value in (("confidence threshold", confidence_threshold), ("minimum macro-F1", min_macro_f1),
+                            ("keep share", keep_share)):
             if value is not None and not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {value}")
         return cls(
-            library_dir=Path(library).expanduser().resolve(),
-            archive_dir=Path(archive).expanduser().resolve(),
-            output_dir=Path(output).expanduser().resolve(),
-            library_is_default=_same_path(library, DEFAULT_LIBRARY_DIR),
-            archive_is_default=_same_path(archive, DEFAULT_ARCHIVE_DIR),
-            taxonomy_path=Path(taxonomy).expanduser().resolve(),
-            confidence_threshold=threshold,
-            min_macro_f1=floor,
-            keep_share=keep,
-            link_mode=mode,
-            max_epochs=max_epochs if max_epochs is not None else int(os.environ.get("DRUM_MAX_EPOCHS", "0")),
-            seed=DEFAULT_SEED if seed is None else seed,
-            synthetic_per_label=synthetic_per_label if synthetic_per_label is not None else
-            _count_or_none("DRUM_SYNTHETIC_PER_LABEL"),
+            library_dir=_absolute(library_dir),
+            archive_dir=_absolute(archive_dir),
+            output_dir=_absolute(output_dir),
+            library_is_default=_absolute(library_dir) == _absolute(DEFAULT_LIBRARY_DIR),
+            archive_is_default=_absolute(archive_dir) == _absolute(DEFAULT_ARCHIVE_DIR),
+            cache_dir=_absolute(cache_dir) if cache_dir else None,
+            taxonomy_path=_absolute(taxonomy_path) if taxonomy_path else DEFAULT_TAXONOMY_PATH,
+            confidence_threshold=confidence_threshold,
+            min_macro_f1=min_macro_f1,
+            keep_share=keep_share,
+            link_mode=link_mode,
+            max_epochs=max_epochs,
+            synthetic_per_label=synthetic_per_label,
+            seed=seed,
         )
+
+    @classmethod
+    def resolve(cls, library_dir: str | None = None, archive_dir: str | None = None, output_dir: str | None = None,
+                **explicit) -> Settings:
+        """Explicit values win, then the DRUM_* environment variables, then the defaults."""
+        values = from_environment(library_dir=library_dir, archive_dir=archive_dir, output_dir=output_dir, **explicit)
+        return cls.build(**{key: value for key, value in values.items() if key not in DEPLOYMENT_ONLY})
 
     def training_config(self):
         """The training configuration: defaults, this run's seed, and the epoch cap if one is set."""
@@ -93,28 +107,42 @@ class Settings:
                              autoencoder_epochs=min(config.autoencoder_epochs, self.max_epochs))
         return config
 
-    def sorting_rules(self):
-        """When a classified archive file goes to unsorted: the deployed calibration, with the
-        confidence threshold of this run's settings if one is set."""
-        from drum_pipeline.archive.index import DETECTOR, sorting_rules_from
-        from drum_pipeline.models.store import DEPLOYED, model_dir
-
-        return sorting_rules_from(model_dir(self.layout.models_dir, DETECTOR, DEPLOYED), self.confidence_threshold)
-
     @property
     def layout(self) -> OutputLayout:
-        cache = os.environ.get("DRUM_CACHE_DIR")
-        return OutputLayout(self.output_dir, Path(cache).expanduser().resolve() if cache else None)
+        return OutputLayout(self.output_dir, self.cache_dir)
 
 
-def _same_path(a: str, b: str) -> bool:
-    return Path(a).expanduser().resolve() == Path(b).resolve()
+DEFAULTS = {"library_dir": DEFAULT_LIBRARY_DIR, "archive_dir": DEFAULT_ARCHIVE_DIR, "output_dir": DEFAULT_OUTPUT_DIR,
+            "cache_dir": None, "taxonomy_path": None, "confidence_threshold": None,
+            "min_macro_f1": DEFAULT_MIN_MACRO_F1, "keep_share": DEFAULT_KEEP_SHARE, "link_mode": DEFAULT_LINK_MODE,
+            "max_epochs": 0, "synthetic_per_label": None, "rescan_cron": DEFAULT_RESCAN_CRON, "dask_scheduler": ""}
+DEPLOYMENT_ONLY = ("rescan_cron", "dask_scheduler")  # read where the definitions are built, not by a run
+_NUMBERS = {"confidence_threshold": float, "min_macro_f1": float, "keep_share": float, "max_epochs": int,
+            "synthetic_per_label": int}
 
 
-def _count_or_none(variable: str) -> int | None:
-    text = os.environ.get(variable, "").strip()
-    if not text:
-        return None
-    if not text.isdigit():
-        raise ValueError(f"{variable}={text!r}: give a whole number, 0 or more")
-    return int(text)
+def from_environment(**explicit) -> dict:
+    """Every setting: the explicit value when given (not None), else its DRUM_* variable, else the
+    default. ValueError names the variable whose value is not a number."""
+    values = {}
+    for key, default in DEFAULTS.items():
+        given = explicit.get(key)
+        text = os.environ.get(ENVIRONMENT[key], "").strip()
+        if given is not None:
+            values[key] = given
+        elif text and key in _NUMBERS:
+            try:
+                values[key] = _NUMBERS[key](text)
+            except ValueError:
+                raise ValueError(f"{ENVIRONMENT[key]}={text!r}: give a number") from None
+            if values[key] < 0:
+                raise ValueError(f"{ENVIRONMENT[key]}={text!r}: give a number, 0 or more")
+        else:
+            values[key] = text or default
+    values.update({key: value for key, value in explicit.items() if key not in DEFAULTS and value is not None})
+    return values
+
+
+def _absolute(path: str | Path) -> Path:
+    return Path(path).expanduser().resolve()
+

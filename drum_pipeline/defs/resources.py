@@ -1,37 +1,95 @@
-"""The pipeline's one configurable resource: paths and thresholds."""
+"""The pipeline's resources: its configuration (paths and thresholds), and the IO manager that
+moves tables between assets through the stable Parquet paths users open."""
 
 from __future__ import annotations
 
-import dagster as dg
+import json
+from pathlib import Path
 
-from drum_pipeline.config.settings import Settings
+import dagster as dg
+import pandas as pd
+
+from drum_pipeline.config.layout import OutputLayout, write_atomic
+from drum_pipeline.config.settings import (
+    DEFAULT_ARCHIVE_DIR,
+    DEFAULT_KEEP_SHARE,
+    DEFAULT_LIBRARY_DIR,
+    DEFAULT_LINK_MODE,
+    DEFAULT_MIN_MACRO_F1,
+    DEFAULT_OUTPUT_DIR,
+    ENVIRONMENT,
+    Settings,
+)
+from drum_pipeline.labels.taxonomy import DEFAULT_TAXONOMY_PATH
 
 
 class DrumPipelineConfig(dg.ConfigurableResource):
-    """Where to read and write. Empty values fall back to the DRUM_* environment variables,
-    then to the defaults under data/ (see drum_pipeline.config.settings)."""
+    """Where to read and write, and the thresholds. `from_environment` fills it from the DRUM_*
+    variables when the definitions are built; runs may override any field."""
 
-    library_dir: str = ""
-    archive_dir: str = ""
-    output_dir: str = ""
-    taxonomy_path: str = ""
+    library_dir: str = DEFAULT_LIBRARY_DIR
+    archive_dir: str = DEFAULT_ARCHIVE_DIR
+    output_dir: str = DEFAULT_OUTPUT_DIR
+    cache_dir: str = ""
+    taxonomy_path: str = str(DEFAULT_TAXONOMY_PATH)
     confidence_threshold: float | None = None
-    min_macro_f1: float | None = None
-    max_epochs: int | None = None
-    link_mode: str = ""
+    min_macro_f1: float = DEFAULT_MIN_MACRO_F1
+    max_epochs: int = 0
+    link_mode: str = DEFAULT_LINK_MODE
     synthetic_per_label: int | None = None
-    keep_share: float | None = None
+    keep_share: float = DEFAULT_KEEP_SHARE
+
+    @classmethod
+    def from_values(cls, values: dict) -> DrumPipelineConfig:
+        """The resource for `values` (config.settings.from_environment): a path its DRUM_* variable
+        set stays an EnvVar, so the UI shows where it came from."""
+        given = {key: value for key, value in values.items() if key in cls.model_fields and value is not None}
+        for key in ("library_dir", "archive_dir", "output_dir", "cache_dir", "taxonomy_path", "link_mode"):
+            if given.get(key) and given[key] != cls.model_fields[key].default:
+                given[key] = dg.EnvVar(ENVIRONMENT[key])
+        return cls(**given)
 
     def settings(self) -> Settings:
-        return Settings.resolve(
-            library_dir=self.library_dir or None,
-            archive_dir=self.archive_dir or None,
-            output_dir=self.output_dir or None,
-            confidence_threshold=self.confidence_threshold,
-            taxonomy_path=self.taxonomy_path or None,
-            min_macro_f1=self.min_macro_f1,
-            max_epochs=self.max_epochs,
-            link_mode=self.link_mode or None,
-            synthetic_per_label=self.synthetic_per_label,
-            keep_share=self.keep_share,
-        )
+        return Settings.build(library_dir=self.library_dir, archive_dir=self.archive_dir, output_dir=self.output_dir,
+                              cache_dir=self.cache_dir or None, taxonomy_path=self.taxonomy_path,
+                              confidence_threshold=self.confidence_threshold, min_macro_f1=self.min_macro_f1,
+                              keep_share=self.keep_share, link_mode=self.link_mode, max_epochs=self.max_epochs,
+                              synthetic_per_label=self.synthetic_per_label)
+
+
+class TableIOManager(dg.ConfigurableIOManager):
+    """Tables as Parquet at `tables/<asset>.parquet` (a partitioned asset: `tables/<asset>/<partition>.parquet`,
+    with JSON lines beside them), and small values (a dict) as JSON at `tables/<asset>.json`. An asset
+    that returns None (its files are models, written through the model store) stores nothing."""
+
+    config: DrumPipelineConfig
+
+    def _layout(self) -> OutputLayout:
+        return self.config.settings().layout
+
+    def handle_output(self, context: dg.OutputContext, obj) -> None:
+        if obj is None:
+            return
+        name = context.asset_key.path[-1]
+        layout = self._layout()
+        if context.has_asset_partitions:
+            for key in context.asset_partition_keys:  # a run of many partitions returns {partition: table}
+                layout.write_partition(name, key, obj[key] if isinstance(obj, dict) else obj)
+        elif isinstance(obj, pd.DataFrame):
+            layout.write_table(name, obj)
+        else:
+            write_atomic(layout.value_path(name), lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=1)))
+
+    def load_input(self, context: dg.InputContext):
+        name = context.upstream_output.asset_key.path[-1]
+        layout = self._layout()
+        if context.has_asset_partitions:  # the partitions that have a table (a registered pack may have none yet)
+            return layout.read_partitions(name, keys=set(context.asset_partition_keys))
+        if layout.value_path(name).exists():
+            return json.loads(layout.value_path(name).read_text())
+        return layout.read_table(name)
+
+
+def pipeline_resources(config: DrumPipelineConfig) -> dict:
+    """The resources every asset of the pipeline needs: the configuration and the table IO manager."""
+    return {"config": config, "io_manager": TableIOManager(config=config)}

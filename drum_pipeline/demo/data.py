@@ -16,7 +16,6 @@ import numpy as np
 import soundfile as sf
 
 from drum_pipeline.audio.folders import has_audio
-from drum_pipeline.config.settings import Settings
 from drum_pipeline.demo import synth
 
 MANIFEST_NAME = "_demo_manifest.csv"
@@ -312,20 +311,20 @@ def read_manifest(root: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def ensure_demo_library(settings: Settings) -> str | None:
-    """Synthesize the demo library when the default library folder holds no audio.
+def ensure_demo_library(folder: Path, is_default: bool, seed: int) -> str | None:
+    """Synthesize the demo library in `folder` when it is the default library folder and holds no audio.
 
     Never writes into a folder the user named. Returns a message when it wrote.
     """
-    if settings.library_is_default and not has_audio(settings.library_dir):
-        rows = make_demo_library(settings.library_dir, seed=settings.seed)
-        return f"synthesized the demo library: {len(rows)} files in {settings.library_dir}"
+    if is_default and not has_audio(folder):
+        rows = make_demo_library(folder, seed=seed)
+        return f"synthesized the demo library: {len(rows)} files in {folder}"
     return None
 
 
-def ensure_demo_archive(settings: Settings) -> str | None:
-    """Synthesize the demo archive when the default archive folder holds no audio (as above)."""
-    if settings.archive_is_default and not has_audio(settings.archive_dir):
-        rows = make_demo_archive(settings.archive_dir, seed=settings.seed)
-        return f"synthesized the demo archive: {len(rows)} files in {settings.archive_dir}"
+def ensure_demo_archive(folder: Path, is_default: bool, seed: int) -> str | None:
+    """Synthesize the demo archive when `folder` is the default archive folder and holds no audio (as above)."""
+    if is_default and not has_audio(folder):
+        rows = make_demo_archive(folder, seed=seed)
+        return f"synthesized the demo archive: {len(rows)} files in {folder}"
     return None

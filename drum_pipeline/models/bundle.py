@@ -41,7 +41,7 @@ BATCH_SIZE = 64  # every interpreter runs this fixed batch (the last one zero-pa
 TREE_MODELS = ("descriptor_model", "drum_detector")  # scikit-learn trees: exported as arrays
 # the file of each model in the bundle, by its deployed model's name
 MODEL_FILES = {"model1": "model1.tflite", "model2_classifier": "model2.tflite", "model2_encoder": "encoder.tflite"}
-REFERENCE_TABLE = "spectrogram_features"  # the known sounds are its training split
+THRESHOLDS_FILE = "sorting_thresholds.json"  # the calibrated sorting thresholds travel with the models
 
 
 class LiteModel:
@@ -73,15 +73,15 @@ class LiteModel:
         return np.concatenate(out) if out else np.zeros((0, *self.output_shape[1:]), np.float32)
 
 
-def bundle_sources(models_root: Path, reference_table: Path) -> dict[str, str]:
-    """sha256 of what a bundle is built from: each deployed model and its labels.json, and the table
-    of known sounds. Those that do not exist are left out."""
+def bundle_sources(models_root: Path, *tables: Path) -> dict[str, str]:
+    """sha256 of what a bundle is built from: each deployed model and its labels.json, and the
+    `tables` (the known sounds, the thresholds). Those that do not exist are left out."""
     files = [model_dir(models_root, name, DEPLOYED) / file for name in (*MODEL_FILES, *TREE_MODELS)
-             for file in (*MODEL_FILE_NAMES, "labels.json")] + [Path(reference_table)]
+             for file in (*MODEL_FILE_NAMES, "labels.json")] + [Path(table) for table in tables]
     return {f"{f.parent.name}/{f.name}": sha256_file(f) for f in files if f.exists()}
 
 
-def is_current(bundle_dir: Path, models_root: Path, reference_table: Path) -> bool:
+def is_current(bundle_dir: Path, models_root: Path, *tables: Path) -> bool:
     """Whether the bundle exists and was built from the deployed models and known sounds there now
     (a bundle alone, without the models it came from, is current)."""
     path = Path(bundle_dir) / "bundle.json"
@@ -91,15 +91,15 @@ def is_current(bundle_dir: Path, models_root: Path, reference_table: Path) -> bo
     if manifest.get("format") != BUNDLE_FORMAT:
         return False
     recorded = manifest.get("sources", {})
-    now = bundle_sources(models_root, reference_table)
+    now = bundle_sources(models_root, *tables)
     return all(recorded.get(name) == digest for name, digest in now.items())
 
 
 def export_bundle(models: ModelSet, reference: Reference, params: FeatureParams, target: Path,
-                  sources: dict[str, str] | None = None, trees: list[Path] = ()) -> Path:
+                  sources: dict[str, str] | None = None, trees: list[Path] = (), thresholds: dict | None = None) -> Path:
     """Convert Keras models to LiteRT (float32, no quantisation) and write them with the known
-    sounds and the `trees` model folders (scikit-learn, exported as arrays) into the bundle folder
-    `target`, atomically. Needs TensorFlow."""
+    sounds, the `trees` model folders (scikit-learn, exported as arrays) and the sorting
+    `thresholds` into the bundle folder `target`, atomically. Needs TensorFlow."""
     import tensorflow as tf
 
     target = Path(target)
@@ -123,7 +123,14 @@ def export_bundle(models: ModelSet, reference: Reference, params: FeatureParams,
                     "models": MODEL_FILES, "reference": "reference.npz", "batch_size": BATCH_SIZE,
                     "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "sources": sources or {}}
         (staging / "bundle.json").write_text(json.dumps(manifest, indent=2))
+        (staging / THRESHOLDS_FILE).write_text(json.dumps(thresholds or {}, indent=1))
     return target
+
+
+def bundle_thresholds(bundle_dir: Path) -> dict:
+    """The sorting thresholds a bundle was exported with ({} for none)."""
+    path = Path(bundle_dir) / THRESHOLDS_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def bundle_megabytes(bundle_dir: Path) -> float:

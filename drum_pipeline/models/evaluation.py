@@ -14,7 +14,6 @@ from drum_pipeline.plots import confusion_matrix_png
 
 # What the project measured on real sounds: bench/real_sounds.py, leave-one-source-out over real
 # one-shots of Debian packages (written there with --record).
-REAL_SOUNDS_RESULTS = Path(__file__).with_name("real_sounds_benchmark.json")
 
 
 def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -139,23 +138,13 @@ def rejection_markdown(rejection: dict) -> str:
     return "\n".join(lines)
 
 
-def vouching_markdown(library_is_demo: bool, real_sounds: dict | None) -> str:
-    """What the figures of this evaluation can vouch for, and the real-sound benchmark's figures."""
+def vouching_markdown(library_is_demo: bool) -> str:
+    """What the figures of this evaluation can vouch for."""
     if library_is_demo:
-        text = ("**The test split and the renders are synthesized drums (the demo library).** They show that the "
+        return ("**The test split and the renders are synthesized drums (the demo library).** They show that the "
                 "pipeline works; they say nothing about how real packs are sorted.")
-    else:
-        text = ("The test split is your library's own held-out packs: the figures are what the evaluation vouches "
-                "for on sounds like your library's. Packs unlike any of them score lower.")
-    if real_sounds:
-        pooled = real_sounds["pooled"]
-        text += (f"\n\nOn real sounds (the project's benchmark `{real_sounds['command']}`: leave-one-source-out over "
-                 f"{real_sounds['sources']} sources of real one-shots, {pooled['drums']} drums and "
-                 f"{pooled['non_drums']} non-drums, measured {real_sounds['date']}): final macro-F1 "
-                 f"{pooled['final_macro_f1']:.3f} (`unsorted` counted wrong), the models' own "
-                 f"{pooled['raw_macro_f1']:.3f}; {pooled['drums_unsorted']:.1%} of drums sent to `unsorted`, "
-                 f"{pooled['non_drums_rejected']:.1%} of non-drums rejected.")
-    return text
+    return ("The test split is your library's own held-out packs: the figures are what the evaluation vouches "
+            "for on sounds like your library's. Packs unlike any of them score lower.")
 
 
 def report_markdown(results: dict[str, dict], classes: list[str], context: dict, voices: pd.DataFrame,

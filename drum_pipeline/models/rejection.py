@@ -12,6 +12,8 @@ unsorted.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import numpy as np
 import pandas as pd
 
@@ -74,3 +76,91 @@ def non_drum_split(labels: pd.DataFrame) -> pd.DataFrame:
     held_out = set(sorted(set(groups))[1::2])
     files["split"] = np.where(groups.isin(held_out), "val", "train")
     return files
+
+
+@dataclass(frozen=True)
+class SortingRules:
+    """When a classified file goes to unsorted. The evaluation picks `drum_threshold` and
+    `confidence_threshold` on the library's held-out drums (see calibrate_sorting_rules)."""
+
+    confidence_threshold: float = 0.0  # the ensemble's confidence under it: unsorted
+    drum_threshold: float = 0.0  # the drum detector's score under it: not a drum one-shot
+    disagree_confidence: float = 0.6  # both models at least this sure of different classes: unsorted
+    max_one_shot_seconds: float = 6.0  # longer files are loops or phrases: unsorted
+    min_seconds: float = 0.01  # shorter decodable files are not a sound: unsorted, "too short"
+    min_peak: float = 0.001  # a peak under -60 dBFS is no signal above the noise floor: unsorted, "silent"
+
+
+def unsorted_reason(rules: SortingRules, duration: float | None, drum_score: float | None, confidence: float,
+                    model1: tuple[str, float], model2: tuple[str, float]) -> str:
+    """Why a classified file goes to unsorted ('' when it does not); the models are (label, confidence)."""
+    if duration is not None and duration > rules.max_one_shot_seconds:
+        return f"too long for a one-shot ({duration:.1f} s)"
+    if drum_score is not None and drum_score == drum_score and drum_score < rules.drum_threshold:
+        return f"not like a drum one-shot (drum score {_under(drum_score, rules.drum_threshold)})"
+    (label1, confidence1), (label2, confidence2) = model1, model2
+    if label1 != label2 and min(confidence1, confidence2) >= rules.disagree_confidence:
+        return f"models disagree: {label1} {confidence1:.2f} vs {label2} {confidence2:.2f}"
+    if confidence < rules.confidence_threshold:
+        return f"low confidence ({_under(confidence, rules.confidence_threshold)})"
+    return ""
+
+
+def _under(value: float, threshold: float) -> str:
+    """'0.42 under 0.45', with enough digits that the two never print equal."""
+    digits = 2
+    while f"{value:.{digits}f}" == f"{threshold:.{digits}f}" and digits < 6:
+        digits += 1
+    return f"{value:.{digits}f} under {threshold:.{digits}f}"
+
+
+def sorted_mask(rules: SortingRules, duration: np.ndarray | None, drum_scores: np.ndarray,
+                probabilities: dict[str, np.ndarray]) -> np.ndarray:
+    """Which of N classified sounds stay sorted under `rules` (unsorted_reason gives ''), from their
+    durations (None: not known), drum scores and the probabilities of model1, model2 and the ensemble."""
+    p1, p2, ensemble = probabilities["model1"], probabilities["model2"], probabilities["ensemble"]
+    return np.array([unsorted_reason(rules, None if duration is None else float(duration[i]), float(drum_scores[i]),
+                                     float(ensemble[i].max()), (int(p1[i].argmax()), float(p1[i].max())),
+                                     (int(p2[i].argmax()), float(p2[i].max()))) == ""
+                     for i in range(len(ensemble))], dtype=bool)
+
+
+def calibrate_sorting_rules(drum_scores: np.ndarray, probabilities: dict[str, np.ndarray], keep_share: float = 0.95,
+                            base: SortingRules = SortingRules()) -> SortingRules:
+    """Thresholds picked on held-out drums (one-shots by construction) so that `keep_share` of them
+    is sorted: half of what may go is left to the drum detector, the rest to the models' doubt
+    (disagreement first, then the confidence threshold)."""
+    drum_threshold = threshold_keeping(drum_scores, 1 - (1 - keep_share) / 2)
+    remaining = sorted_mask(replace(base, drum_threshold=drum_threshold, confidence_threshold=0.0), None,
+                            drum_scores, probabilities)
+    wanted = keep_share * len(remaining)
+    share = wanted / remaining.sum() if remaining.sum() else 1.0
+    confidence = probabilities["ensemble"].max(axis=1)[remaining]
+    return replace(base, drum_threshold=round(drum_threshold, 6),
+                   confidence_threshold=round(threshold_keeping(confidence, min(1.0, share)), 6))
+
+
+def sorting_rules_from(calibrated: dict | None, confidence_threshold: float | None = None) -> SortingRules:
+    """The rules of the sorting_thresholds asset's value (the defaults without one); an explicit
+    `confidence_threshold` (DRUM_CONFIDENCE_THRESHOLD, --threshold) overrides the calibrated one."""
+    known = SortingRules.__dataclass_fields__
+    rules = SortingRules(**{key: value for key, value in (calibrated or {}).items() if key in known})
+    return rules if confidence_threshold is None else replace(rules, confidence_threshold=confidence_threshold)
+
+
+def reason_of(row, rules: SortingRules) -> str:
+    """Why an index row (a dict, or a named tuple of the index's columns) is unsorted: no usable
+    sound (signal_problem), then unsorted_reason."""
+    get = row.get if isinstance(row, dict) else lambda key, default=None: getattr(row, key, default)
+    return signal_problem(get("duration"), get("peak"), rules) or unsorted_reason(
+        rules, get("duration"), get("drum_score"), get("confidence"),
+        (get("model1_label"), get("model1_confidence")), (get("model2_label"), get("model2_confidence")))
+
+
+def signal_problem(duration: float | None, peak: float | None, rules: SortingRules) -> str:
+    """'too short' or 'silent' when a decoded file holds no usable sound."""
+    if duration is not None and duration < rules.min_seconds:
+        return "too short"
+    if peak is not None and peak == peak and peak < rules.min_peak:
+        return "silent"
+    return ""

@@ -7,6 +7,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+import pandas as pd
 
 from drum_pipeline.audio.features import FeatureParams, analysed_window, compute_features
 from drum_pipeline.demo import synth
@@ -32,6 +33,17 @@ def _render(fine_to_class: tuple, classes: tuple, per_label: int, params: Featur
     logmel, duration = _render_windows(labels, params, np.random.default_rng([seed, stream]))
     return SplitData(logmel, np.array([index[mapping[fine]] for fine in labels], dtype=np.int64),
                      np.array(labels, dtype=str), duration)
+
+
+def synthetic_table(fine_to_class: dict[str, str], classes: list[str], per_label: int, params: FeatureParams,
+                    seed: int) -> pd.DataFrame:
+    """The training renders of synthetic_split as a table in the spectrogram_features table's
+    columns (split `train`, flattened log-mel), which splits_from_table reads like the library's."""
+    split = synthetic_split(fine_to_class, classes, per_label, params, seed)
+    return pd.DataFrame({
+        "path": [f"synthesized/{fine}/{i}" for i, fine in enumerate(split.fine)],
+        "label": [classes[y] for y in split.y], "fine_label": split.fine, "split": "train", "error": "",
+        "duration": split.duration, "logmel": list(split.logmel.reshape(len(split.y), -1))})
 
 
 def synthetic_negatives(per_kind: int, params: FeatureParams, seed: int, stream: int = TRAINING_STREAM

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from drum_pipeline.archive.corrections import apply_corrections, read_corrections
-from drum_pipeline.archive.index import INDEX_COLUMNS, index_pack, load_classifier, pack_files
+from drum_pipeline.archive.index import INDEX_COLUMNS, index_pack, list_packs, load_classifier, pack_files
 from drum_pipeline.archive.rebuild import rebuild_from_index
 from drum_pipeline.archive.reports import folder_report as folder_report_table
 from drum_pipeline.archive.reports import folder_summary_line
@@ -21,6 +21,8 @@ from drum_pipeline.config.layout import write_atomic
 from drum_pipeline.defs.metadata import markdown_table, png_image
 from drum_pipeline.defs.resources import DrumPipelineConfig
 from drum_pipeline.defs.shared import AUTOMATION, archive_packs
+from drum_pipeline.labels.taxonomy import load_taxonomy
+from drum_pipeline.models.rejection import sorting_rules_from
 from drum_pipeline.plots import bar_chart_png
 from drum_pipeline.progress import ProgressLog
 
@@ -65,33 +67,35 @@ with warnings.catch_warnings():
     @dg.asset(
         group_name="archive",
         partitions_def=archive_packs,
-        deps=["sample_archive", "evaluation_report", "spectrogram_features"],
-        code_version="2", automation_condition=AUTOMATION,
+        deps=["sample_archive", "inference_bundle", "corrections"],
+        code_version="3", automation_condition=AUTOMATION,
         # A backfill of many packs runs them in few runs: the models and known sounds load once per run.
         backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX_PACKS_PER_RUN),
     )
-    def archive_index(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
+    def archive_index(context: dg.AssetExecutionContext, config: DrumPipelineConfig, sorting_thresholds: dict):
         """Every file of one pack: content hash, duplicates (pointing at the earlier file), the
         ensemble's label and fine label with confidence, each model's prediction, the folder's own
         claim and whether the audio agrees, the maker, and errors. Too long for a one-shot, not like a
         drum one-shot (the drum detector), the models confidently disagreeing, or under the calibrated
         confidence threshold, the label is `unsorted`, with the reason."""
         settings = config.settings()
-        packs = context.partition_keys
-        classifier = load_classifier(settings, log=context.log.info)
+        classifier = load_classifier(settings.layout.bundle_dir, load_taxonomy(settings.taxonomy_path))
+        rules = sorting_rules_from(sorting_thresholds, settings.confidence_threshold)
+        corrections = read_corrections(settings.layout.corrections_path)
+        tables = {}
         with HashCache(settings.layout.hash_cache_path) as hashes, \
                 FeatureCache(settings.layout.cache_dir, classifier.params) as cache:
-            for pack in packs:
+            for pack in context.partition_keys:
+                version = fingerprint(pack_files(settings.archive_dir, pack))  # before reading: a change is seen next time
+                tables[pack], work = index_pack(settings.archive_dir, pack, classifier, rules, corrections, hashes,
+                                                cache, progress=ProgressLog(context.log.info, f"pack {pack}"))
                 # Each pack's own materialization event carries its own metadata.
-                context.add_asset_metadata(_index_one_pack(context, settings, pack, classifier, hashes, cache),
+                context.add_asset_metadata(_pack_metadata(context, settings, pack, tables[pack], work, version),
                                            partition_key=pack)
-        return dg.MaterializeResult()
+        return dg.MaterializeResult(value=tables)
 
 
-def _index_one_pack(context, settings, pack: str, classifier, hashes, cache) -> dict:
-    version = fingerprint(pack_files(settings.archive_dir, pack))  # before reading: a change meanwhile is seen next time
-    table, work = index_pack(settings, pack, classifier, hashes, cache,
-                             progress=ProgressLog(context.log.info, f"pack {pack}"))
+def _pack_metadata(context, settings, pack: str, table: pd.DataFrame, work: dict, version: str) -> dict:
     context.log.info(f"pack {pack}: {work['files']} files, {work['hashed']} hashed ({work['files'] - work['hashed']} "
                      f"unchanged), {work['extracted']} decoded, {work['cached']} from the feature cache, "
                      f"{int((table['status'] == 'duplicate').sum())} duplicates skipped")
@@ -107,23 +111,25 @@ def _index_one_pack(context, settings, pack: str, classifier, hashes, cache) -> 
     }
 
 
-@dg.asset(group_name="archive", deps=[archive_index], code_version="1", automation_condition=AUTOMATION)
-def rebuilt_archive(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
+@dg.asset(group_name="archive", deps=["corrections"], code_version="2", automation_condition=AUTOMATION)
+def rebuilt_archive(context: dg.AssetExecutionContext, config: DrumPipelineConfig, archive_index: pd.DataFrame,
+                    sorting_thresholds: dict):
     """The sorted mirror at `rebuilt/LABEL/PACK/PATH-IN-PACK` (symlinks by default), made from
-    the index alone. Idempotent; originals are never touched. Its ledger lists every archive
-    file as placed, duplicate or error."""
+    the index alone (the packs of this archive). Idempotent; originals are never touched. Its
+    ledger (the value) lists every archive file as placed, duplicate or error."""
     settings = config.settings()
-    packs = set(context.instance.get_dynamic_partitions(archive_packs.name))
-    settings.layout.drop_partitions_except("archive_index", packs)
-    index = settings.layout.read_partitions("archive_index", INDEX_COLUMNS)
-    ledger, counts = rebuild_from_index(index, packs, settings.archive_dir,
-                                        settings.layout, settings.sorting_rules(), settings.link_mode)
+    packs = set(list_packs(settings.archive_dir))
+    settings.layout.drop_partitions_except("archive_index", packs)  # the index of a pack that left the archive
+    index = archive_index if len(archive_index) else pd.DataFrame(columns=INDEX_COLUMNS)
+    ledger, counts = rebuild_from_index(index, packs, settings.archive_dir, settings.layout.rebuilt_dir,
+                                        sorting_rules_from(sorting_thresholds, settings.confidence_threshold),
+                                        settings.link_mode, read_corrections(settings.layout.corrections_path))
     context.log.info(f"rebuilt archive ({settings.link_mode}): " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     per_pack = ledger.groupby(["pack", "status"]).size().unstack(fill_value=0).reset_index()
     summary = {"per_pack": per_pack.to_dict("records"), **counts}
     write_atomic(settings.layout.reports_dir / "rebuilt_archive.json",
                  lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=1, default=int)))
-    return dg.MaterializeResult(metadata={
+    return dg.MaterializeResult(value=ledger, metadata={
         "path": dg.MetadataValue.path(str(settings.layout.rebuilt_dir)),
         "ledger": dg.MetadataValue.path(str(settings.layout.table_path("rebuilt_archive"))),
         "link_mode": settings.link_mode,
@@ -134,46 +140,45 @@ def rebuilt_archive(context: dg.AssetExecutionContext, config: DrumPipelineConfi
     })
 
 
-def _index_with_corrections(settings, packs: set[str]) -> pd.DataFrame:
-    index = settings.layout.read_partitions("archive_index")
+def _index_with_corrections(settings, index: pd.DataFrame) -> pd.DataFrame:
+    """The index rows of this archive's packs, with the user's corrections."""
     if index.empty:
         return index
+    packs = set(list_packs(settings.archive_dir))
     return apply_corrections(index[index["pack"].isin(packs)], read_corrections(settings.layout.corrections_path))
 
 
-@dg.asset(group_name="archive", deps=[archive_index], code_version="1", automation_condition=AUTOMATION)
-def review_queue(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
+@dg.asset(group_name="archive", deps=["corrections"], code_version="1", automation_condition=AUTOMATION)
+def review_queue(context: dg.AssetExecutionContext, config: DrumPipelineConfig, archive_index: pd.DataFrame,
+                 sorting_thresholds: dict):
     """The archive files most worth a look, ranked by how much a correction would teach: the two
     models disagree, the confidence is near the threshold, the folder name and the audio disagree,
     or the sound is novel. Each with a file:// link to the original; correct one with
     `drum-pipeline correct PATH LABEL`."""
     settings = config.settings()
-    packs = set(context.instance.get_dynamic_partitions(archive_packs.name))
-    queue = review_queue_table(_index_with_corrections(settings, packs), settings.archive_dir, settings.sorting_rules())
-    path = settings.layout.write_table("review_queue", queue)
+    queue = review_queue_table(_index_with_corrections(settings, archive_index), settings.archive_dir,
+                               sorting_rules_from(sorting_thresholds, settings.confidence_threshold))
     context.log.info(f"{len(queue)} files worth a look")
     top = queue.head(50)
-    return dg.MaterializeResult(metadata={
-        "path": dg.MetadataValue.path(str(path)),
+    return dg.MaterializeResult(value=queue, metadata={
+        "path": dg.MetadataValue.path(str(settings.layout.table_path("review_queue"))),
         "dagster/row_count": len(queue),
         "queue": markdown_table(top.assign(path=[f"[{p}]({u})" for p, u in zip(top["path"], top["uri"], strict=True)])
                                 .drop(columns=["uri"])),
     })
 
 
-@dg.asset(group_name="archive", deps=[archive_index], code_version="1", automation_condition=AUTOMATION)
-def folder_report(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
+@dg.asset(group_name="archive", deps=["corrections"], code_version="1", automation_condition=AUTOMATION)
+def folder_report(context: dg.AssetExecutionContext, config: DrumPipelineConfig, archive_index: pd.DataFrame):
     """Every folder of the archive: what its name claims, the class mix its audio says, the maker,
     whether the owner already sorted it (name and audio agree on at least 90% of its files), and
     the suggested class; with how much of the archive was sorted already."""
     settings = config.settings()
-    packs = set(context.instance.get_dynamic_partitions(archive_packs.name))
-    table, summary = folder_report_table(_index_with_corrections(settings, packs))
-    path = settings.layout.write_table("folder_report", table)
+    table, summary = folder_report_table(_index_with_corrections(settings, archive_index))
     markdown = f"{folder_summary_line(summary)}.\n\n{table.to_markdown(index=False)}\n"
     write_atomic(settings.layout.reports_dir / "folder_report.md", lambda tmp: Path(tmp).write_text(markdown))
-    return dg.MaterializeResult(metadata={
-        "path": dg.MetadataValue.path(str(path)),
+    return dg.MaterializeResult(value=table, metadata={
+        "path": dg.MetadataValue.path(str(settings.layout.table_path("folder_report"))),
         "dagster/row_count": len(table),
         "summary": folder_summary_line(summary),
         "presorted_share": dg.MetadataValue.float(float(summary["presorted_share"])),

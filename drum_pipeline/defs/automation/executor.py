@@ -9,7 +9,6 @@ and writes to the shared output folder.
 from __future__ import annotations
 
 import functools
-import os
 
 import dagster as dg
 import dask.distributed
@@ -78,11 +77,11 @@ def dask_packs_executor(init_context: dg.InitExecutorContext) -> RunScopedDaskEx
     return RunScopedDaskExecutor(cluster_type, cluster_config)
 
 
-def archive_executor(scheduler: str | None = None) -> dg.ExecutorDefinition | None:
-    """The archive job's executor from `DRUM_DASK_SCHEDULER`: unset, None (the default
+def archive_executor(scheduler: str) -> dg.ExecutorDefinition | None:
+    """The archive job's executor for `scheduler` (DRUM_DASK_SCHEDULER): empty, None (the default
     multiprocess executor); `local`, a two-worker LocalCluster per run; an address such as
     tcp://10.0.0.5:8786, that running cluster."""
-    scheduler = scheduler if scheduler is not None else os.environ.get(SCHEDULER_ENV, "").strip()
+    scheduler = scheduler.strip()
     if not scheduler:
         return None
     if scheduler == "local":

@@ -3,6 +3,7 @@
 import json
 
 import dagster as dg
+import pandas as pd
 
 from drum_pipeline.audio.feature_cache import (
     FeatureCache,
@@ -19,9 +20,8 @@ from drum_pipeline.plots import spectrogram_grid
 from drum_pipeline.progress import ProgressLog
 
 
-def _curated_features(context: dg.AssetExecutionContext, settings: Settings, kind: str):
+def _curated_features(context: dg.AssetExecutionContext, settings: Settings, curated: pd.DataFrame, kind: str):
     """The curated set joined to its features, extracting only the files not cached yet."""
-    curated = settings.layout.read_table("curated_training_set")
     params = FeatureParams()
     with FeatureCache(settings.layout.cache_dir, params) as cache:
         report = extract_missing(
@@ -46,50 +46,48 @@ def _extraction_metadata(params: FeatureParams, report, shape: tuple[int, int]) 
     }
 
 
-@dg.asset(group_name="features", deps=["curated_training_set"], code_version="2", automation_condition=AUTOMATION)
-def mfcc_features(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
+@dg.asset(group_name="features", code_version="2", automation_condition=AUTOMATION)
+def mfcc_features(context: dg.AssetExecutionContext, config: DrumPipelineConfig, curated_training_set: pd.DataFrame):
     """MFCC matrices (n_mfcc x frames, flattened) of the curated set, keyed by content hash, with
     label and split. Extraction is cached by content hash: only new content is decoded."""
     settings = config.settings()
-    table, params, report = _curated_features(context, settings, "mfcc")
-    path = settings.layout.write_table("mfcc_features", table)
-    return dg.MaterializeResult(metadata={
-        "path": dg.MetadataValue.path(str(path)), "dagster/row_count": len(table),
+    table, params, report = _curated_features(context, settings, curated_training_set, "mfcc")
+    return dg.MaterializeResult(value=table, metadata={
+        "path": dg.MetadataValue.path(str(settings.layout.table_path("mfcc_features"))), "dagster/row_count": len(table),
         **_extraction_metadata(params, report, (params.n_mfcc, params.n_frames)),
     })
 
 
-@dg.asset(group_name="features", deps=["curated_training_set"], code_version="2", automation_condition=AUTOMATION)
-def spectrogram_features(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
+@dg.asset(group_name="features", code_version="2", automation_condition=AUTOMATION)
+def spectrogram_features(context: dg.AssetExecutionContext, config: DrumPipelineConfig, curated_training_set: pd.DataFrame):
     """Fixed-size log-mel spectrograms (n_mels x frames, dB, flattened) of the curated set, keyed
     by content hash, with label and split; a grid of examples per class in the UI."""
     settings = config.settings()
-    table, params, report = _curated_features(context, settings, "logmel")
-    path = settings.layout.write_table("spectrogram_features", table)
+    table, params, report = _curated_features(context, settings, curated_training_set, "logmel")
     ok = table[table["error"] == ""]
     examples = {label: list(feature_matrix(group.head(6), "logmel", params)) for label, group in ok.groupby("label")}
     png = spectrogram_grid(examples, "log-mel spectrograms of the curated set, per class")
     png_path = settings.layout.reports_dir / "spectrograms_per_class.png"
     png_path.parent.mkdir(parents=True, exist_ok=True)
     png_path.write_bytes(png)
-    return dg.MaterializeResult(metadata={
-        "path": dg.MetadataValue.path(str(path)), "dagster/row_count": len(table),
+    return dg.MaterializeResult(value=table, metadata={
+        "path": dg.MetadataValue.path(str(settings.layout.table_path("spectrogram_features"))),
+        "dagster/row_count": len(table),
         "spectrograms_per_class": png_image(png, "log-mel spectrograms per class"),
         **_extraction_metadata(params, report, (params.n_mels, params.n_frames)),
     })
 
 
-@dg.asset(group_name="features", deps=["mfcc_features"], code_version="1", automation_condition=AUTOMATION)
-def audio_statistics(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
+@dg.asset(group_name="features", code_version="1", automation_condition=AUTOMATION)
+def audio_statistics(context: dg.AssetExecutionContext, config: DrumPipelineConfig, curated_training_set: pd.DataFrame):
     """Per curated file: duration, sample rate, channels, format, peak, RMS, spectral centroid and
     flatness, onset strength and decay time (from the feature cache: no audio is decoded again)."""
     settings = config.settings()
-    table, _, _ = _curated_features(context, settings, "stats")
-    path = settings.layout.write_table("audio_statistics", table)
+    table, _, _ = _curated_features(context, settings, curated_training_set, "stats")
     numeric = ["duration", "peak", "rms", "centroid_hz", "flatness", "onset_strength", "decay_seconds"]
     per_class = table.groupby("label")[numeric].median().round(3).reset_index()
-    return dg.MaterializeResult(metadata={
-        "path": dg.MetadataValue.path(str(path)), "dagster/row_count": len(table),
+    return dg.MaterializeResult(value=table, metadata={
+        "path": dg.MetadataValue.path(str(settings.layout.table_path("audio_statistics"))), "dagster/row_count": len(table),
         "median_per_class": markdown_table(per_class),
         "formats": markdown_table(table["format"].value_counts().rename_axis("format").reset_index()),
     })

@@ -7,10 +7,8 @@ import warnings
 
 import dagster as dg
 
-from drum_pipeline.archive.index import list_packs
 from drum_pipeline.audio.folders import fingerprint, scan_audio_files
 from drum_pipeline.defs.resources import DrumPipelineConfig
-from drum_pipeline.defs.shared import archive_packs
 from drum_pipeline.demo.data import ensure_demo_archive, ensure_demo_library
 from drum_pipeline.labels.taxonomy import load_taxonomy
 
@@ -37,21 +35,17 @@ with warnings.catch_warnings():
         """The user's labelled library (DRUM_LIBRARY_DIR). Its data version is a fingerprint of the
         (relative path, size, mtime) of its audio files: no audio is read to observe it."""
         settings = config.settings()
-        if message := ensure_demo_library(settings):
+        if message := ensure_demo_library(settings.library_dir, settings.library_is_default, settings.seed):
             context.log.info(message)
         return _observe(context, settings.library_dir)
 
     @dg.observable_source_asset(group_name="inputs")
     def sample_archive(context, config: DrumPipelineConfig) -> dg.ObserveResult:
-        """The archive to sort (DRUM_ARCHIVE_DIR), fingerprinted like the library."""
+        """The archive to sort (DRUM_ARCHIVE_DIR), fingerprinted like the library. Its packs (top-level
+        folders) are the archive index's partitions, which the archive sensor registers."""
         settings = config.settings()
-        if message := ensure_demo_archive(settings):
+        if message := ensure_demo_archive(settings.archive_dir, settings.archive_is_default, settings.seed):
             context.log.info(message)
-        packs = list_packs(settings.archive_dir)
-        new = sorted(set(packs) - set(context.instance.get_dynamic_partitions(archive_packs.name)))
-        if new:
-            context.instance.add_dynamic_partitions(archive_packs.name, new)
-            context.log.info(f"{len(new)} new packs: {', '.join(new[:20])}{' ...' if len(new) > 20 else ''}")
         return _observe(context, settings.archive_dir)
 
     @dg.observable_source_asset(group_name="inputs")

@@ -22,7 +22,7 @@ from drum_pipeline.progress import ProgressLog
     code_version="1", automation_condition=AUTOMATION,
     check_specs=[dg.AssetCheckSpec("most_drum_files_labelled", asset="label_extraction")],
 )
-def label_extraction(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
+def label_extraction(context: dg.AssetExecutionContext, config: DrumPipelineConfig):
     """Every library file with its fine label, canonical label, the rule that decided and a status
     (labelled / ambiguous / unlabelled / non_drum), from its file name and nearest informative folder."""
     settings = config.settings()
@@ -31,15 +31,15 @@ def label_extraction(context: dg.AssetExecutionContext, config: DrumPipelineConf
     with HashCache(settings.layout.hash_cache_path) as hashes:
         table = extract_labels(files, taxonomy, hashes)
         context.log.info(f"hashed {hashes.misses} files, {hashes.hits} from the cache")
-    path = settings.layout.write_table("label_extraction", table)
 
     statuses = table["status"].value_counts()
     labelled = table[table["status"] == "labelled"]
     drum_like = len(table) - int(statuses.get("non_drum", 0))
     coverage = len(labelled) / drum_like if drum_like else 0.0
     return dg.MaterializeResult(
+        value=table,
         metadata={
-            "path": dg.MetadataValue.path(str(path)),
+            "path": dg.MetadataValue.path(str(settings.layout.table_path("label_extraction"))),
             "dagster/row_count": len(table),
             "label_coverage": dg.MetadataValue.float(round(coverage, 4)),
             "statuses": markdown_table(statuses.rename_axis("status").reset_index()),
@@ -62,7 +62,7 @@ def label_extraction(context: dg.AssetExecutionContext, config: DrumPipelineConf
 
 @dg.asset(
     group_name="labels",
-    deps=[label_extraction, "corrections"],
+    deps=["corrections"],
     code_version="3", automation_condition=AUTOMATION,
     check_specs=[
         dg.AssetCheckSpec("no_hash_in_two_splits", asset="curated_training_set", blocking=True),
@@ -70,19 +70,19 @@ def label_extraction(context: dg.AssetExecutionContext, config: DrumPipelineConf
         dg.AssetCheckSpec("every_class_in_train", asset="curated_training_set"),
     ],
 )
-def curated_training_set(context: dg.AssetExecutionContext, config: DrumPipelineConfig) -> dg.MaterializeResult:
+def curated_training_set(context: dg.AssetExecutionContext, config: DrumPipelineConfig,
+                         label_extraction: pd.DataFrame):
     """The strictly curated, de-duplicated one-shots with a grouped train / val / test split
-    (groups: pack or instrument folder). Rejected files and their reasons sit beside it."""
+    (groups: pack or instrument folder), with the archive files the user corrected. Rejected files
+    and their reasons sit beside it (curated_training_set_rejects)."""
     settings = config.settings()
-    labels = settings.layout.read_table("label_extraction")
-    corrected = corrected_training_rows(read_corrections(settings.layout.corrections_path), settings.archive_dir,
-                                        settings.layout.read_partitions("archive_index"))
+    labels = label_extraction
+    corrected = corrected_training_rows(read_corrections(settings.layout.corrections_path), settings.archive_dir)
     if len(corrected):
         context.log.info(f"{len(corrected)} archive files corrected by hand join the training data")
         labels = pd.concat([labels.assign(group=""), corrected], ignore_index=True)
     curated, rejects = curate(labels, settings.library_dir, seed=settings.seed,
                               progress=ProgressLog(context.log.info, "curating"))
-    path = settings.layout.write_table("curated_training_set", curated)
     settings.layout.write_table("curated_training_set_rejects", rejects)
 
     hashes_per_split = curated.groupby("sha256")["split"].nunique()
@@ -92,8 +92,9 @@ def curated_training_set(context: dg.AssetExecutionContext, config: DrumPipeline
     counts = pd.crosstab(curated["label"], curated["split"]).reindex(columns=list(SPLITS), fill_value=0)
     per_class = curated["label"].value_counts()
     return dg.MaterializeResult(
+        value=curated,
         metadata={
-            "path": dg.MetadataValue.path(str(path)),
+            "path": dg.MetadataValue.path(str(settings.layout.table_path("curated_training_set"))),
             "dagster/row_count": len(curated),
             "per_class_and_split": markdown_table(counts.reset_index()),
             "groups": curated["group"].nunique(),
