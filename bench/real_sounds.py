@@ -25,7 +25,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from drum_pipeline.models.evaluation import REAL_SOUNDS_RESULTS
 from drum_pipeline.real_sounds import corpus as real_corpus
 from drum_pipeline.real_sounds.corpus import SOURCES, CorpusError
 
@@ -100,25 +99,12 @@ def markdown(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def record(pooled: dict, held_out: list[str]) -> None:
-    """The pooled figures, for the evaluation report to show beside the user's own (REAL_SOUNDS_RESULTS)."""
-    figures = {"command": "python bench/real_sounds.py", "sources": len(held_out), "date": time.strftime("%Y-%m-%d"),
-               "pooled": {"drums": pooled["drums"], "non_drums": pooled["non_drums"],
-                          "final_macro_f1": pooled["final_macro_f1"], "raw_macro_f1": pooled["ensemble_macro_f1"],
-                          "drums_unsorted": pooled["drums_unsorted_share"],
-                          "non_drums_rejected": pooled["non_drums_rejected_share"]}}
-    REAL_SOUNDS_RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"recorded the pooled figures in {REAL_SOUNDS_RESULTS}")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work-dir", type=Path, default=Path("data/real_sounds"), help="default: data/real_sounds")
     parser.add_argument("--max-epochs", type=int, help="cap training epochs (DRUM_MAX_EPOCHS), for quick runs")
     parser.add_argument("--sources", help=f"held-out sources to run (default: all of {','.join(SOURCES)})")
     parser.add_argument("--truth", type=Path, default=real_corpus.DEFAULT_TRUTH_PATH, help="the truth file")
-    parser.add_argument("--record", action="store_true",
-                        help="write the pooled figures where the evaluation report shows them (commit that file)")
     parser.add_argument("--rescore", action="store_true",
                         help="score the folds' last runs again (after a truth fix) instead of running them")
     args = parser.parse_args(argv)
@@ -152,8 +138,6 @@ def main(argv: list[str] | None = None) -> int:
               "results": results}
     (work / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nwrote {work / 'bench.json'}")
-    if args.record and "pooled" in results:
-        record(results["pooled"], held_out)
     return 0
 
 

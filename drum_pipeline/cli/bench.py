@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from drum_pipeline.archive.corrections import read_corrections
 from drum_pipeline.archive.index import (
     index_pack,
     list_packs,
@@ -37,6 +38,9 @@ from drum_pipeline.audio.folders import scan_audio_files
 from drum_pipeline.audio.hashing import HashCache
 from drum_pipeline.config.settings import Settings
 from drum_pipeline.demo import synth
+from drum_pipeline.labels.taxonomy import load_taxonomy
+from drum_pipeline.models.bundle import bundle_thresholds
+from drum_pipeline.models.rejection import sorting_rules_from
 from drum_pipeline.progress import StageTimes
 
 
@@ -106,7 +110,7 @@ def extraction_ceiling(paths: list[Path], params: FeatureParams, cache_dir: Path
 def _bench_settings(archive: Path, output: Path, models_from: Settings) -> Settings:
     """Settings whose caches start empty but whose models and known sounds are the real ones."""
     settings = Settings.resolve(str(models_from.library_dir), str(archive), str(output))
-    for part in ("models", "tables/spectrogram_features.parquet"):
+    for part in ("models", "tables/spectrogram_features.parquet", "tables/sorting_thresholds.json"):
         source, target = models_from.output_dir / part, output / part
         if not source.exists():
             raise FileNotFoundError(f"{source} does not exist: run `drum-pipeline run` first (the benchmark "
@@ -126,15 +130,20 @@ def classify_archive(settings: Settings, packs: list[str] | None = None) -> dict
     start = time.perf_counter()
     times = StageTimes()
     with times("loading the models"):
-        classifier = load_classifier(settings)
+        classifier = load_classifier(settings.layout.bundle_dir, load_taxonomy(settings.taxonomy_path))
+        rules = sorting_rules_from(bundle_thresholds(settings.layout.bundle_dir), settings.confidence_threshold)
     with times("discovery"):
         packs = list_packs(settings.archive_dir) if packs is None else packs
     totals = {"files": 0, "hashed": 0, "extracted": 0}
+    corrections = read_corrections(settings.layout.corrections_path)
     with HashCache(settings.layout.hash_cache_path) as hashes, \
             FeatureCache(settings.layout.cache_dir, classifier.params) as cache:
         for pack in packs:
             hashes.misses = 0
-            _, work = index_pack(settings, pack, classifier, hashes, cache, times=times)
+            table, work = index_pack(settings.archive_dir, pack, classifier, rules, corrections, hashes, cache,
+                                     times=times)
+            with times("index"):
+                settings.layout.write_partition("archive_index", pack, table)
             for key in totals:
                 totals[key] += work[key]
     return {**totals, "packs": len(packs), "seconds": time.perf_counter() - start, "stages": times.seconds}

@@ -20,7 +20,8 @@ def _run(args: argparse.Namespace) -> int:
     from drum_pipeline.demo.data import ensure_demo_archive, ensure_demo_library
 
     settings = Settings.resolve(args.library, args.archive, args.output)
-    for message in (ensure_demo_library(settings), ensure_demo_archive(settings)):
+    for message in (ensure_demo_library(settings.library_dir, settings.library_is_default, settings.seed),
+                    ensure_demo_archive(settings.archive_dir, settings.archive_is_default, settings.seed)):
         if message:
             print(f"drum-pipeline: {message}", file=sys.stderr)
     problems = input_problems(settings)
@@ -29,21 +30,11 @@ def _run(args: argparse.Namespace) -> int:
     if problems:
         return 2
     home = dagster_home()
-    from drum_pipeline.cli.run import StepFailed, run_pipeline
+    from drum_pipeline.cli.run import StepFailed, pipeline_run_config, run_pipeline
     from drum_pipeline.cli.summary import format_summary, run_summary
 
-    resource_config = {
-        key: value
-        for key, value in {
-            "library_dir": args.library,
-            "archive_dir": args.archive,
-            "output_dir": args.output,
-        }.items()
-        if value
-    }
-    run_config = {"resources": {"config": {"config": resource_config}}} if resource_config else {}
-    if not args.verbose:
-        run_config["loggers"] = {"console": {"config": {"log_level": "INFO"}}}
+    run_config = pipeline_run_config(args.verbose, library_dir=args.library, archive_dir=args.archive,
+                                     output_dir=args.output)
     try:
         report = run_pipeline(settings, run_config, force=args.force)
     except StepFailed as exc:
@@ -62,6 +53,36 @@ def _settings(args: argparse.Namespace) -> Settings:
                             link_mode=getattr(args, "mode", None))
 
 
+def _thresholds(settings: Settings) -> dict:
+    """The sorting_thresholds asset's value in the output folder ({} before the first training)."""
+    import json
+
+    path = settings.layout.value_path("sorting_thresholds")
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _bundle(settings: Settings, given: str | None = None) -> Path:
+    """The inference bundle to classify with: `given`, or the output folder's, exported first when
+    missing or older than the deployed models (that needs TensorFlow)."""
+    from drum_pipeline.archive.index import export_inference_bundle
+    from drum_pipeline.labels.taxonomy import load_taxonomy
+    from drum_pipeline.models.bundle import bundle_sources, is_current
+
+    if given:
+        return Path(given).expanduser()
+    layout = settings.layout
+    tables = (layout.table_path("spectrogram_features"), layout.value_path("sorting_thresholds"))
+    if not is_current(layout.bundle_dir, layout.models_dir, *tables):
+        print(f"drum-pipeline: exporting the deployed models to {layout.bundle_dir} (the bundle is missing or older "
+              "than them)", file=sys.stderr)
+        spectrograms = layout.read_table("spectrogram_features") if tables[0].exists() else None
+        if spectrograms is None:
+            raise RuntimeError(f"no trained models in {settings.output_dir}: run `drum-pipeline run` first")
+        export_inference_bundle(layout.models_dir, spectrograms, bundle_sources(layout.models_dir, *tables),
+                                load_taxonomy(settings.taxonomy_path), _thresholds(settings), layout.bundle_dir)
+    return layout.bundle_dir
+
+
 def _print_table(frame, fmt: str) -> None:
     # pandas escapes every "/" in JSON; its records go through json.dumps instead
     records = json.loads(frame.to_json(orient="records", force_ascii=False)) if fmt != "table" else []
@@ -78,10 +99,13 @@ def _classify(args: argparse.Namespace) -> int:
     """Classify audio files or folders with the deployed models (nothing is written but caches)."""
     from tqdm import tqdm
 
-    from drum_pipeline.archive.index import classify_pack, detector_dir, load_classifier, sorting_rules_from
+    from drum_pipeline.archive.index import classify_pack, load_classifier
     from drum_pipeline.audio.feature_cache import FeatureCache
     from drum_pipeline.audio.folders import AudioFile, scan_audio_files
     from drum_pipeline.audio.hashing import HashCache
+    from drum_pipeline.labels.taxonomy import load_taxonomy
+    from drum_pipeline.models.bundle import bundle_thresholds
+    from drum_pipeline.models.rejection import sorting_rules_from
 
     files, missing = [], []
     for given in args.paths:
@@ -100,8 +124,8 @@ def _classify(args: argparse.Namespace) -> int:
         print("drum-pipeline: no audio files to classify", file=sys.stderr)
         return 1
     settings = _settings(args)
-    bundle = Path(args.bundle).expanduser() if args.bundle else None
-    classifier = load_classifier(settings, bundle, log=lambda line: print(f"drum-pipeline: {line}", file=sys.stderr))
+    bundle = _bundle(settings, args.bundle)
+    classifier = load_classifier(bundle, load_taxonomy(settings.taxonomy_path))
     bar = tqdm(total=len(files), unit="file", disable=len(files) < 200 or not sys.stderr.isatty(), file=sys.stderr)
 
     def progress(done: int, total: int) -> None:
@@ -110,7 +134,7 @@ def _classify(args: argparse.Namespace) -> int:
 
     with HashCache(settings.layout.hash_cache_path) as hashes, FeatureCache(settings.layout.cache_dir,
                                                                              classifier.params) as cache:
-        rules = sorting_rules_from(detector_dir(settings, bundle), settings.confidence_threshold)
+        rules = sorting_rules_from(bundle_thresholds(bundle), settings.confidence_threshold)
         table, _ = classify_pack(files, "cli", hashes, cache, classifier, rules, progress=progress)
     bar.close()
     columns = ["path", "status", "label", "fine_label", "confidence", "reason", "error"]
@@ -128,12 +152,22 @@ def _export(args: argparse.Namespace) -> int:
     import time
 
     from drum_pipeline.archive.index import export_inference_bundle, load_classifier
-    from drum_pipeline.models.bundle import bundle_megabytes
+    from drum_pipeline.labels.taxonomy import load_taxonomy
+    from drum_pipeline.models.bundle import bundle_megabytes, bundle_sources
 
     settings = _settings(args)
-    target = export_inference_bundle(settings, Path(args.to).expanduser() if args.to else None)
+    layout = settings.layout
+    if not layout.table_path("spectrogram_features").exists():
+        print(f"drum-pipeline: no trained models in {settings.output_dir}: run `drum-pipeline run` first",
+              file=sys.stderr)
+        return 1
+    tables = (layout.table_path("spectrogram_features"), layout.value_path("sorting_thresholds"))
+    taxonomy = load_taxonomy(settings.taxonomy_path)
+    target = export_inference_bundle(layout.models_dir, layout.read_table("spectrogram_features"),
+                                     bundle_sources(layout.models_dir, *tables), taxonomy, _thresholds(settings),
+                                     Path(args.to).expanduser() if args.to else layout.bundle_dir)
     start = time.perf_counter()
-    load_classifier(settings, target)
+    load_classifier(target, taxonomy)
     print(f"inference bundle in {target} ({bundle_megabytes(target):.1f} MB, "
           f"loads in {time.perf_counter() - start:.2f} s)")
     return 0
@@ -141,8 +175,10 @@ def _export(args: argparse.Namespace) -> int:
 
 def _rebuild(args: argparse.Namespace) -> int:
     """Regenerate the sorted mirror from the archive index alone (no models, no audio)."""
+    from drum_pipeline.archive.corrections import read_corrections
     from drum_pipeline.archive.index import INDEX_COLUMNS, UNSORTED, list_packs
     from drum_pipeline.archive.rebuild import planned_changes, rebuild_from_index
+    from drum_pipeline.models.rejection import sorting_rules_from
 
     settings = _settings(args)
     index = settings.layout.read_partitions("archive_index", INDEX_COLUMNS)
@@ -150,8 +186,15 @@ def _rebuild(args: argparse.Namespace) -> int:
         print(f"drum-pipeline: no archive index in {settings.output_dir}: run `drum-pipeline run` first",
               file=sys.stderr)
         return 1
-    ledger, counts = rebuild_from_index(index, set(list_packs(settings.archive_dir)), settings.archive_dir,
-                                        settings.layout, settings.sorting_rules(), settings.link_mode, args.dry_run)
+    if not args.dry_run:
+        counts = _run_rebuild(args, settings)
+        print(f"rebuilt {settings.layout.rebuilt_dir} ({settings.link_mode}): "
+              + ", ".join(f"{counts[key]} {key}" for key in ("created", "unchanged", "removed", "blocked")))
+        return 0
+    ledger, _ = rebuild_from_index(index, set(list_packs(settings.archive_dir)), settings.archive_dir,
+                                   settings.layout.rebuilt_dir,
+                                   sorting_rules_from(_thresholds(settings), settings.confidence_threshold),
+                                   settings.link_mode, read_corrections(settings.layout.corrections_path), dry_run=True)
     if args.dry_run:
         changes = planned_changes(ledger, settings.archive_dir, settings.layout.rebuilt_dir, settings.link_mode)
         _print_table(changes, args.format)
@@ -161,10 +204,26 @@ def _rebuild(args: argparse.Namespace) -> int:
               f"{int((placed['label'] == UNSORTED).sum())} of them unsorted, "
               f"{int((ledger['status'] == 'duplicate').sum())} duplicates, "
               f"{int((ledger['status'] == 'error').sum())} errors; nothing changed (--dry-run)", file=sys.stderr)
-        return 0
-    print(f"rebuilt {settings.layout.rebuilt_dir} ({settings.link_mode}): "
-          + ", ".join(f"{value} {key}" for key, value in counts.items()))
     return 0
+
+
+def _run_rebuild(args: argparse.Namespace, settings: Settings, packs: list[str] = ()) -> dict:
+    """Run, through Dagster on the CLI's Dagster home, the classification of `packs` (their
+    corrections applied from the cached features), then the rebuild of the mirror and its reports,
+    so that the catalog matches the files; returns the rebuild's counts."""
+    import json
+
+    from drum_pipeline.cli.instance import dagster_home
+    from drum_pipeline.cli.run import pipeline_run_config, run_jobs
+    from drum_pipeline.defs.automation.freshness import range_tags
+    from drum_pipeline.defs.automation.jobs import ARCHIVE_JOB
+
+    dagster_home()
+    run_config = pipeline_run_config(
+        False, "WARNING", archive_dir=getattr(args, "archive", None), output_dir=getattr(args, "output", None),
+        link_mode=getattr(args, "mode", None), confidence_threshold=getattr(args, "threshold", None))
+    run_jobs(run_config, [*((ARCHIVE_JOB, range_tags(pack, pack)) for pack in packs), ("rebuild_archive", {})])
+    return json.loads((settings.layout.reports_dir / "rebuilt_archive.json").read_text())
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -239,9 +298,7 @@ def _correct(args: argparse.Namespace) -> int:
     """Give an archive file the right label by hand (a class or a fine label). The index and the
     rebuilt mirror change at once (no decoding, no retraining); the next retrain learns from it.
     The correction is kept in DRUM_OUTPUT_DIR/corrections.csv by content hash: it survives renames."""
-    from drum_pipeline.archive.corrections import add_correction, apply_corrections, read_corrections
-    from drum_pipeline.archive.index import list_packs
-    from drum_pipeline.archive.rebuild import rebuild_from_index
+    from drum_pipeline.archive.corrections import add_correction
     from drum_pipeline.labels.taxonomy import load_taxonomy
 
     settings = _settings(args)
@@ -249,11 +306,7 @@ def _correct(args: argparse.Namespace) -> int:
     index = layout.read_partitions("archive_index")
     correction = add_correction(layout.corrections_path, index, settings.archive_dir,
                                 load_taxonomy(settings.taxonomy_path), args.path, args.label)
-    corrections = read_corrections(layout.corrections_path)
-    for pack in sorted(set(index.loc[index["sha256"] == correction["sha256"], "pack"])):
-        layout.write_partition("archive_index", pack, apply_corrections(index[index["pack"] == pack], corrections))
-    rebuild_from_index(layout.read_partitions("archive_index"), set(list_packs(settings.archive_dir)),
-                       settings.archive_dir, layout, settings.sorting_rules(), settings.link_mode)
+    _run_rebuild(args, settings, sorted(set(index.loc[index["sha256"] == correction["sha256"], "pack"])))
     print(f"{correction['path']}: {correction['label']} (the models said {correction['model_label'] or 'nothing'}); "
           f"index and {layout.rebuilt_dir} updated, kept in {layout.corrections_path}")
     return 0
@@ -266,6 +319,7 @@ def _review(args: argparse.Namespace) -> int:
 
     from drum_pipeline.archive.corrections import apply_corrections, read_corrections
     from drum_pipeline.archive.reports import review_queue
+    from drum_pipeline.models.rejection import sorting_rules_from
 
     settings = _settings(args)
     index = settings.layout.read_partitions("archive_index")
@@ -273,7 +327,7 @@ def _review(args: argparse.Namespace) -> int:
         print("drum-pipeline: no archive index yet: run `drum-pipeline run` first", file=sys.stderr)
         return 1
     queue = review_queue(apply_corrections(index, read_corrections(settings.layout.corrections_path)),
-                         settings.archive_dir, settings.sorting_rules())
+                         settings.archive_dir, sorting_rules_from(_thresholds(settings), settings.confidence_threshold))
     shown = queue.head(args.count)
     if args.format == "table":
         shown = shown[["rank", "path", "label", "confidence", "score", "why"]]
@@ -309,6 +363,7 @@ def _similar(args: argparse.Namespace) -> int:
     from drum_pipeline.audio.feature_cache import FeatureCache
     from drum_pipeline.audio.features import analysed_window, compute_features
     from drum_pipeline.audio.loader import AudioLoadError, load_window
+    from drum_pipeline.labels.taxonomy import load_taxonomy
 
     settings = _settings(args)
     path = Path(args.file).expanduser()
@@ -319,7 +374,7 @@ def _similar(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"drum-pipeline: {args.file}: no such file", file=sys.stderr)
         return 2
-    classifier = load_classifier(settings)
+    classifier = load_classifier(_bundle(settings), load_taxonomy(settings.taxonomy_path))
     params = classifier.params
     try:
         audio = load_window(path, params.sample_rate, params.decode_seconds)
@@ -508,7 +563,8 @@ def main(argv: list[str] | None = None) -> int:
     if extra and args.command != "ui":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.dagster_args = extra
-    if args.command in ("run", "classify", "similar", "bench") and not getattr(args, "verbose", False):
+    if args.command in ("run", "classify", "similar", "bench", "export", "correct", "rebuild") \
+            and not getattr(args, "verbose", False):
         from drum_pipeline.cli.quiet import hide_native_logs
 
         hide_native_logs()

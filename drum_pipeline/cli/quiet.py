@@ -13,8 +13,9 @@ import sys
 import threading
 
 # absl / TSL lines: "I0000 00:00:1795.. 19886 cudart_stub.cc:31] ...", "E0000 ... cuInit ...",
-# and absl's notice that it logs to stderr before InitializeLog.
-NATIVE_LOG_LINE = re.compile(rb"^([IWEF]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl::InitializeLog)")
+# absl's notice that it logs to stderr before InitializeLog, and LiteRT's XNNPACK notice.
+NATIVE_LOG_LINE = re.compile(rb"^([IWEF]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl::InitializeLog"
+                             rb"|INFO: Created TensorFlow Lite XNNPACK delegate)")
 
 
 def hide_native_logs() -> None:

@@ -27,22 +27,26 @@ class RunReport:
 
 def run_pipeline(settings: Settings, run_config: dict, force: bool = False,
                  say: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> RunReport:
-    """Observe the folders; train and evaluate what is missing or stale; classify the packs that
-    are new, changed or stale (many per run); rebuild the mirror if its index changed. `force`
-    materializes everything again. Raises StepFailed."""
+    """Observe the folders; train and evaluate what is missing or stale; register the archive's new
+    packs and classify those that are new, changed or stale (many per run); rebuild the mirror if
+    its index changed. `force` materializes everything again. Raises StepFailed."""
     from drum_pipeline.archive.index import pack_fingerprints
-    from drum_pipeline.definitions import defs
+    from drum_pipeline.definitions import defs as load_definitions
     from drum_pipeline.defs.archive.assets import MAX_PACKS_PER_RUN
     from drum_pipeline.defs.automation.freshness import (
+        mirror_packs_changed,
         packs_to_classify,
         partition_spans,
         range_tags,
         stale_assets,
-        stale_resolver,
     )
+    from drum_pipeline.defs.automation.jobs import ARCHIVE_JOB
+    from drum_pipeline.defs.automation.sensors import pack_partition_requests
     from drum_pipeline.defs.shared import archive_packs
 
     report = RunReport()
+    defs = load_definitions()
+    output = settings.output_dir
 
     def execute(job_name: str, what: str, **kwargs) -> None:
         say(f"drum-pipeline: {what}")
@@ -57,7 +61,7 @@ def run_pipeline(settings: Settings, run_config: dict, force: bool = False,
         graph = defs.resolve_asset_graph()
         training = defs.resolve_job_def("drum_pipeline")
         training_keys = [key for key in training.asset_layer.executable_asset_keys if graph.get(key).is_materializable]
-        stale = training_keys if force else stale_assets(stale_resolver(defs, instance), training_keys)
+        stale = training_keys if force else stale_assets(defs, instance, training_keys, output)
         if stale:
             selection = (dg.AssetSelection.assets(*stale).downstream() & dg.AssetSelection.assets(*training_keys))
             keys = sorted(selection.resolve(graph), key=lambda key: key.to_user_string())
@@ -69,24 +73,48 @@ def run_pipeline(settings: Settings, run_config: dict, force: bool = False,
 
         fingerprints = pack_fingerprints(settings.archive_dir)
         registered = instance.get_dynamic_partitions(archive_packs.name)
-        gone = [pack for pack in registered if pack not in fingerprints]
-        for pack in gone:  # a pack that left the archive loses its partition; the rebuild drops its entries
-            instance.delete_dynamic_partition(archive_packs.name, pack)
-        order = [pack for pack in registered if pack in fingerprints]
+        new, _, _ = pack_partition_requests(registered, fingerprints)
+        if new:  # registered as the archive sensor would; packs of other archives in this home are kept
+            instance.add_dynamic_partitions(archive_packs.name, new)
+        order = [pack for pack in instance.get_dynamic_partitions(archive_packs.name) if pack in fingerprints]
         report.packs = len(order)
         current = {pack: fingerprints[pack] for pack in order}
-        report.classified = order if force else packs_to_classify(stale_resolver(defs, instance), instance, current)
+        report.classified = order if force else packs_to_classify(defs, instance, current, output)
         for span in partition_spans(order, report.classified, MAX_PACKS_PER_RUN):
-            execute("classify_archive", f"classifying {len(span)} packs ({span[0]} ... {span[-1]})" if len(span) > 1
+            execute(ARCHIVE_JOB, f"classifying {len(span)} packs ({span[0]} ... {span[-1]})" if len(span) > 1
                     else f"classifying pack {span[0]}", tags=range_tags(span[0], span[-1]))
         if not report.classified:
             say(f"drum-pipeline: all {len(order)} packs are classified and unchanged")
 
-        rebuilt = dg.AssetKey("rebuilt_archive")
-        if force or report.classified or gone or stale_assets(stale_resolver(defs, instance), [rebuilt]):
+        rebuild = [dg.AssetKey(name) for name in ("rebuilt_archive", "review_queue", "folder_report")]
+        if (force or report.classified or mirror_packs_changed(instance, fingerprints)
+                or stale_assets(defs, instance, rebuild, output)):
             execute("rebuild_archive", "rebuilding the sorted mirror")
             report.rebuilt = True
     return report
+
+
+def pipeline_run_config(verbose: bool = False, log_level: str = "INFO", **resource_values) -> dict:
+    """The run config that sets the given values of the config resource (None: the definitions'
+    own, from the DRUM_* variables); without `verbose`, Dagster logs at `log_level` and above."""
+    values = {key: value for key, value in resource_values.items() if value is not None}
+    run_config = {"resources": {"config": {"config": values}}} if values else {}
+    if not verbose:
+        run_config["loggers"] = {"console": {"config": {"log_level": log_level}}}
+    return run_config
+
+
+def run_jobs(run_config: dict, jobs: list[tuple[str, dict]]) -> None:
+    """Run each (job name, run tags) in process on the Dagster home, in order; StepFailed on the first failure."""
+    from drum_pipeline.definitions import defs as load_definitions
+
+    defs = load_definitions()
+    with dg.DagsterInstance.get() as instance:
+        for job_name, tags in jobs:
+            result = defs.resolve_job_def(job_name).execute_in_process(
+                instance=instance, run_config=run_config, raise_on_error=False, tags=tags)
+            if not result.success:
+                raise StepFailed(root_cause(result))
 
 
 def root_cause(result) -> str:

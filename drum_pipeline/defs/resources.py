@@ -57,21 +57,17 @@ class DrumPipelineConfig(dg.ConfigurableResource):
                               synthetic_per_label=self.synthetic_per_label)
 
 
-class TableIOManager(dg.ConfigurableIOManager):
+class TableIOManager(dg.IOManager):
     """Tables as Parquet at `tables/<asset>.parquet` (a partitioned asset: `tables/<asset>/<partition>.parquet`,
-    with JSON lines beside them), and small values (a dict) as JSON at `tables/<asset>.json`. An asset
-    that returns None (its files are models, written through the model store) stores nothing."""
-
-    config: DrumPipelineConfig
-
-    def _layout(self) -> OutputLayout:
-        return self.config.settings().layout
+    with JSON lines beside them), and small values (a dict) as JSON at `tables/<asset>.json`, under
+    the output folder of the run's `config` resource. An asset that returns None (its files are
+    models, written through the model store) stores nothing."""
 
     def handle_output(self, context: dg.OutputContext, obj) -> None:
         if obj is None:
             return
         name = context.asset_key.path[-1]
-        layout = self._layout()
+        layout = _layout(context)
         if context.has_asset_partitions:
             for key in context.asset_partition_keys:  # a run of many partitions returns {partition: table}
                 layout.write_partition(name, key, obj[key] if isinstance(obj, dict) else obj)
@@ -82,7 +78,7 @@ class TableIOManager(dg.ConfigurableIOManager):
 
     def load_input(self, context: dg.InputContext):
         name = context.upstream_output.asset_key.path[-1]
-        layout = self._layout()
+        layout = _layout(context)
         if context.has_asset_partitions:  # the partitions that have a table (a registered pack may have none yet)
             return layout.read_partitions(name, keys=set(context.asset_partition_keys))
         if layout.value_path(name).exists():
@@ -90,6 +86,16 @@ class TableIOManager(dg.ConfigurableIOManager):
         return layout.read_table(name)
 
 
+def _layout(context) -> OutputLayout:
+    return context.resources.config.settings().layout
+
+
+@dg.io_manager(required_resource_keys={"config"})
+def table_io_manager(_) -> TableIOManager:
+    """The TableIOManager, on the run's `config` resource (so a run's own paths are its tables' paths)."""
+    return TableIOManager()
+
+
 def pipeline_resources(config: DrumPipelineConfig) -> dict:
     """The resources every asset of the pipeline needs: the configuration and the table IO manager."""
-    return {"config": config, "io_manager": TableIOManager(config=config)}
+    return {"config": config, "io_manager": table_io_manager}

@@ -20,7 +20,7 @@ from drum_pipeline.audio.hashing import HashCache
 from drum_pipeline.config.layout import write_atomic
 from drum_pipeline.defs.metadata import markdown_table, png_image
 from drum_pipeline.defs.resources import DrumPipelineConfig
-from drum_pipeline.defs.shared import AUTOMATION, archive_packs
+from drum_pipeline.defs.shared import AUTOMATION, MIRROR_PACKS, PACK_FINGERPRINT, archive_packs, packs_digest
 from drum_pipeline.labels.taxonomy import load_taxonomy
 from drum_pipeline.models.rejection import sorting_rules_from
 from drum_pipeline.plots import bar_chart_png
@@ -54,9 +54,6 @@ def _summary(table: pd.DataFrame, chart: bool = False) -> dict:
     return summary
 
 
-# A pack's fingerprint (relative path, size, mtime of its files) when it was classified: the pack
-# sensor and `drum-pipeline run` compare it with the folder's to know which packs changed.
-PACK_FINGERPRINT = "pack_fingerprint"
 MAX_PACKS_PER_RUN = 100
 
 
@@ -134,6 +131,7 @@ def rebuilt_archive(context: dg.AssetExecutionContext, config: DrumPipelineConfi
         "ledger": dg.MetadataValue.path(str(settings.layout.table_path("rebuilt_archive"))),
         "link_mode": settings.link_mode,
         **counts,
+        MIRROR_PACKS: packs_digest(packs),
         **_summary(ledger, chart=True),
         "per_pack": markdown_table(per_pack),
         "folder_disagreements": markdown_table(_disagreements(index[index["pack"].isin(packs)])),

@@ -1,58 +1,110 @@
-"""What is missing or stale, the way the UI shows it: the Dagster side of an incremental
-`drum-pipeline run` and of the pack sensor.
+"""What is missing or stale, read from the events Dagster records (public APIs only): the Dagster
+side of an incremental `drum-pipeline run` and of the pack sensor.
+
+An asset is stale when its code version changed or an input's data version differs from the one
+its last materialization recorded (as the UI's "stale"), and missing when it was never
+materialized or the file it wrote is not in the output folder of this run: a home shared by
+several output folders (or one whose folder was deleted) trains what this folder lacks.
 
 A pack is classified again when its folder's fingerprint differs from the one its last
 archive_index materialization recorded, or when anything upstream other than the archive
-folder (the models, the features, the code) is stale: the archive's own data version changes
-with any pack, so it cannot say which pack changed.
+folder (the models, the thresholds, the corrections, the code) changed since: the archive's own
+data version changes with any pack, so it cannot say which pack changed.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
-from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, TemporalContext
-from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
-from dagster._time import get_current_datetime
 
-from drum_pipeline.defs.archive.assets import PACK_FINGERPRINT, archive_index
+from drum_pipeline.defs.archive.assets import archive_index
 from drum_pipeline.defs.inputs.assets import sample_archive
+from drum_pipeline.defs.shared import MIRROR_PACKS, PACK_FINGERPRINT, packs_digest
+
+DATA_VERSION_TAG = "dagster/data_version"
+CODE_VERSION_TAG = "dagster/code_version"
+INPUT_VERSION_TAG = "dagster/input_data_version/"
 
 
-def stale_resolver(defs: dg.Definitions, instance: dg.DagsterInstance) -> CachingStaleStatusResolver:
-    """Dagster's own stale-status resolver (the UI's "stale" and "missing"; not public API in 1.13)."""
-    graph = defs.resolve_asset_graph()
-    view = AssetGraphView(temporal_context=TemporalContext(effective_dt=get_current_datetime(), last_event_id=None),
-                          instance=instance, asset_graph=graph)
-    return CachingStaleStatusResolver(instance=instance, asset_graph=graph, loading_context=view)
-
-
-def stale_assets(resolver: CachingStaleStatusResolver, keys) -> list[dg.AssetKey]:
-    """The unpartitioned assets of `keys` that are missing or stale."""
-    return [key for key in keys if resolver.get_status(key) in (StaleStatus.MISSING, StaleStatus.STALE)]
-
-
-def recorded_fingerprint(instance: dg.DagsterInstance, pack: str) -> str | None:
-    """The pack fingerprint the last archive_index materialization of `pack` recorded, if any."""
+def _latest_materialization(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None = None):
     records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=archive_index.key, asset_partitions=[pack]), limit=1).records
-    if not records:
-        return None
-    value = records[0].asset_materialization.metadata.get(PACK_FINGERPRINT)
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None), limit=1).records
+    return records[0].asset_materialization if records else None
+
+
+def current_data_version(instance: dg.DagsterInstance, key: dg.AssetKey) -> str | None:
+    """The data version of the latest observation or materialization of `key`."""
+    record = instance.get_latest_data_version_record(key)
+    event = record and (record.asset_observation or record.asset_materialization)
+    return (event.tags or {}).get(DATA_VERSION_TAG) if event else None
+
+
+def _changed_inputs(instance, spec: dg.AssetSpec, event, skip: set[dg.AssetKey]) -> list[str]:
+    """The parents of `spec` whose data version differs from the one `event` recorded."""
+    tags = event.tags or {}
+    changed = []
+    for dep in spec.deps:
+        if dep.asset_key in skip:
+            continue
+        recorded = tags.get(INPUT_VERSION_TAG + dep.asset_key.to_user_string())
+        if recorded != current_data_version(instance, dep.asset_key):
+            changed.append(dep.asset_key.to_user_string())
+    return changed
+
+
+def _output_missing(event, output_dir: Path) -> bool:
+    """Whether the path the materialization recorded is gone, or lies outside `output_dir`."""
+    value = event.metadata.get("path")
+    if value is None:
+        return False
+    path = Path(str(value.value))
+    return not path.exists() or not path.resolve().is_relative_to(output_dir.resolve())
+
+
+def stale_assets(defs: dg.Definitions, instance: dg.DagsterInstance, keys, output_dir: Path) -> list[dg.AssetKey]:
+    """The unpartitioned assets of `keys` that are missing or stale (see the module's docstring)."""
+    specs = {spec.key: spec for spec in defs.resolve_all_asset_specs()}
+    partitioned = {key for key, spec in specs.items() if spec.partitions_def is not None}
+    stale = []
+    for key in keys:
+        event = _latest_materialization(instance, key)
+        if (event is None or _output_missing(event, output_dir)
+                or (event.tags or {}).get(CODE_VERSION_TAG) != specs[key].code_version
+                or _changed_inputs(instance, specs[key], event, partitioned)):
+            stale.append(key)
+    return stale
+
+
+def recorded_fingerprint(instance: dg.DagsterInstance, pack: str, event=None) -> str | None:
+    """The pack fingerprint the last archive_index materialization of `pack` (or `event`) recorded, if any."""
+    event = event or _latest_materialization(instance, archive_index.key, pack)
+    value = event.metadata.get(PACK_FINGERPRINT) if event else None
     return value.value if value is not None else None
 
 
-def packs_to_classify(resolver: CachingStaleStatusResolver, instance: dg.DagsterInstance,
-                      fingerprints: dict[str, str]) -> list[str]:
-    """The packs of `fingerprints` (pack -> current fingerprint) never classified, changed since,
-    or stale for a reason other than the archive folder."""
-    def stale_upstream(pack: str) -> bool:
-        return resolver.get_status(archive_index.key, pack) != StaleStatus.FRESH and any(
-            cause.dependency is None or cause.dependency.asset_key != sample_archive.key
-            for cause in resolver.get_stale_root_causes(archive_index.key, pack))
+def packs_to_classify(defs: dg.Definitions, instance: dg.DagsterInstance, fingerprints: dict[str, str],
+                      output_dir: Path) -> list[str]:
+    """The packs of `fingerprints` (pack -> current fingerprint) never classified into this output
+    folder, changed since, or stale for a reason other than the archive folder."""
+    spec = next(spec for spec in defs.resolve_all_asset_specs() if spec.key == archive_index.key)
 
-    stale = [pack for pack, version in fingerprints.items()
-             if recorded_fingerprint(instance, pack) != version or stale_upstream(pack)]
-    return stale
+    def stale(pack: str, version: str) -> bool:
+        event = _latest_materialization(instance, archive_index.key, pack)
+        if event is None or _output_missing(event, output_dir):
+            return True
+        return (recorded_fingerprint(instance, pack, event) != version
+                or (event.tags or {}).get(CODE_VERSION_TAG) != spec.code_version
+                or bool(_changed_inputs(instance, spec, event, {sample_archive.key})))
+
+    return [pack for pack, version in fingerprints.items() if stale(pack, version)]
+
+
+def mirror_packs_changed(instance: dg.DagsterInstance, packs) -> bool:
+    """Whether the last rebuilt_archive was made for other packs than `packs` (a pack left the archive)."""
+    event = _latest_materialization(instance, dg.AssetKey("rebuilt_archive"))
+    value = event.metadata.get(MIRROR_PACKS) if event else None
+    return value is None or value.value != packs_digest(packs)
 
 
 def partition_spans(order: list[str], wanted, max_per_run: int) -> list[list[str]]:

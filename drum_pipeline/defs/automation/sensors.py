@@ -9,18 +9,17 @@ import dagster as dg
 from drum_pipeline.archive.index import pack_fingerprints
 from drum_pipeline.audio.folders import fingerprint, scan_audio_files
 from drum_pipeline.defs.archive.assets import MAX_PACKS_PER_RUN
-from drum_pipeline.defs.automation.freshness import partition_spans, range_tags, recorded_fingerprint
+from drum_pipeline.defs.automation.freshness import (
+    current_data_version,
+    partition_spans,
+    range_tags,
+    recorded_fingerprint,
+)
 from drum_pipeline.defs.automation.jobs import ARCHIVE_JOB, observe_folders_job, rebuild_job, training_job
 from drum_pipeline.defs.inputs.assets import corrections_version
 from drum_pipeline.defs.resources import DrumPipelineConfig
 from drum_pipeline.defs.shared import archive_packs
 from drum_pipeline.models.store import DEPLOYED, model_dir
-
-
-def _observed_version(instance: dg.DagsterInstance, key: str) -> str | None:
-    record = instance.get_latest_data_version_record(dg.AssetKey(key))
-    event = record and (record.asset_observation or record.asset_materialization)
-    return (event.tags or {}).get("dagster/data_version") if event else None
 
 
 def pack_partition_requests(registered: list[str], packs) -> tuple[list[str], list[str], list]:
@@ -45,10 +44,10 @@ def archive_sensor_evaluation(context: dg.SensorEvaluationContext, config: DrumP
     requests = []
 
     library = fingerprint(scan_audio_files(settings.library_dir))
-    if settings.library_dir.is_dir() and library != _observed_version(context.instance, "sample_library"):
+    if settings.library_dir.is_dir() and library != current_data_version(context.instance, dg.AssetKey("sample_library")):
         requests.append(dg.RunRequest(job_name="drum_pipeline", run_key=f"library-{library}"))
     corrected = corrections_version(settings.layout.corrections_path)
-    if corrected != (_observed_version(context.instance, "corrections") or "none") and not requests:
+    if corrected != (current_data_version(context.instance, dg.AssetKey("corrections")) or "none") and not requests:
         requests.append(dg.RunRequest(job_name="drum_pipeline", run_key=f"corrections-{corrected}"))
 
     new, gone, partition_requests = pack_partition_requests(registered, packs)
