@@ -5,9 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
-import drum_pipeline.defs
-
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.load_defs(defs_root=drum_pipeline.defs, project_root=Path(__file__).parent.parent)
+    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)

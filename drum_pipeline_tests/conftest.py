@@ -4,6 +4,23 @@ import pytest
 
 from drum_pipeline.demo.data import make_demo_archive, make_demo_library
 
+TRAINED_FIXTURES = {"trained", "indexed", "first_run", "corrected"}
+
+
+def pytest_collection_modifyitems(items):
+    """The tests that train models (through the fixtures that do, or marked by hand) form the `slow` tier."""
+    for item in items:
+        if TRAINED_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session")
+def definitions():
+    """The project's Definitions object, loaded once."""
+    from drum_pipeline.definitions import defs
+
+    return defs()
+
 
 @pytest.fixture(scope="session")
 def small_demo(tmp_path_factory) -> Path:
@@ -15,21 +32,20 @@ def small_demo(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def trained(small_demo, tmp_path_factory):
+def trained(small_demo, tmp_path_factory, definitions):
     """The small demo's main job (observations through the deployed models; quick training, 4
     epochs, 4 synthesized drums per fine label) on one instance, as `drum-pipeline run` does it.
 
     Returns (config, output folder, the job's result, the instance)."""
     import dagster as dg
 
-    from drum_pipeline.definitions import defs
     from drum_pipeline.defs.resources import DrumPipelineConfig
 
     output = tmp_path_factory.mktemp("trained") / "out"
     config = DrumPipelineConfig(library_dir=str(small_demo / "library"), archive_dir=str(small_demo / "archive"),
                                 output_dir=str(output), max_epochs=4, min_macro_f1=0.0, synthetic_per_label=4)
     instance = dg.DagsterInstance.ephemeral()
-    result = defs.resolve_job_def("drum_pipeline").execute_in_process(
+    result = definitions.resolve_job_def("drum_pipeline").execute_in_process(
         instance=instance, run_config={"resources": {"config": {"config": config.model_dump()}}})
     assert result.success
     return config, output, result, instance
@@ -46,7 +62,7 @@ def _snapshot(root):
 
 
 @pytest.fixture(scope="session")
-def indexed(trained, small_demo):
+def indexed(trained, small_demo, definitions):
     """`trained`, then every pack's archive_index partition and the rebuilt archive, on one instance.
 
     Returns (config, output, archive, snapshot before, instance, packs, the rebuild's result)."""

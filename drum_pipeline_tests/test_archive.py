@@ -6,10 +6,12 @@ import pandas as pd
 
 from drum_pipeline.archive.index import ROOT_PACK, pack_of
 from drum_pipeline.audio.folders import scan_audio_files
-from drum_pipeline.definitions import defs
-from drum_pipeline.defs.resources import DrumPipelineConfig
+from drum_pipeline.definitions import defs as load_definitions
+from drum_pipeline.defs.resources import DrumPipelineConfig, pipeline_resources
 from drum_pipeline.demo.data import read_manifest
 from drum_pipeline.labels.taxonomy import load_taxonomy
+
+defs = load_definitions()
 
 
 def test_packs_are_top_level_folders_and_the_root():
@@ -50,7 +52,7 @@ def test_index_tables_have_the_contract_columns(indexed):
 
 
 def _materialize(instance, config, selection):
-    result = dg.materialize(list(defs.assets), resources={"config": config}, selection=selection, instance=instance)
+    result = dg.materialize(list(defs.assets), resources=pipeline_resources(config), selection=selection, instance=instance)
     assert result.success
     return result
 

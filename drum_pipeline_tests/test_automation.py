@@ -6,15 +6,17 @@ import shutil
 import dagster as dg
 import pytest
 
-from drum_pipeline.definitions import defs
-from drum_pipeline.defs.automation.sensors import archive_sensor, daily_rescan
-from drum_pipeline.defs.resources import DrumPipelineConfig
+from drum_pipeline.config.settings import from_environment
+from drum_pipeline.definitions import defs as load_definitions
+from drum_pipeline.defs.resources import DrumPipelineConfig, pipeline_resources
 from drum_pipeline.defs.shared import archive_packs
+
+defs = load_definitions()
 
 
 def _tick(instance, config, cursor=None):
     context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"config": config})
-    result = archive_sensor(context)
+    result = defs.get_sensor_def("archive_sensor")(context)
     for request in result.dynamic_partitions_requests or []:
         if isinstance(request, dg.AddDynamicPartitionsRequest):
             instance.add_dynamic_partitions(archive_packs.name, list(request.partition_keys))
@@ -84,7 +86,7 @@ def test_a_touched_file_and_a_reclassification_decode_nothing(own_archive):
 
     def work():
         result = dg.materialize(list(defs.assets), selection=["archive_index"], partition_key="Unknown Pack A",
-                                resources={"config": config}, instance=instance)
+                                resources=pipeline_resources(config), instance=instance)
         metadata = result.asset_materializations_for_node("archive_index")[0].metadata
         return {key: metadata[f"work_{key}"].value for key in ("files", "hashed", "extracted")}
 
@@ -123,8 +125,24 @@ def test_automation_requests_exactly_the_stale_assets(trained, indexed):
         instance.get_dynamic_partitions(archive_packs.name))
 
 
-def test_schedule_and_sensors_are_on_by_default():
-    assert daily_rescan.default_status == dg.DefaultScheduleStatus.RUNNING
-    assert daily_rescan.cron_schedule == "0 4 * * *"
+def test_schedule_and_sensors_are_on_by_default(monkeypatch):
+    monkeypatch.delenv("DRUM_RESCAN_CRON", raising=False)
+    schedule = load_definitions().get_schedule_def("daily_rescan")
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert schedule.cron_schedule == "0 4 * * *"
     for sensor in defs.sensors:
         assert sensor.default_status == dg.DefaultSensorStatus.RUNNING, sensor.name
+
+
+def test_the_environment_is_read_when_the_definitions_load_not_at_import(monkeypatch, tmp_path):
+    monkeypatch.setenv("DRUM_RESCAN_CRON", "30 2 * * *")
+    monkeypatch.setenv("DRUM_LIBRARY_DIR", str(tmp_path / "lib"))
+    monkeypatch.setenv("DRUM_MIN_MACRO_F1", "0.25")
+    loaded = load_definitions()
+    assert loaded.get_schedule_def("daily_rescan").cron_schedule == "30 2 * * *"
+    config = loaded.resources["config"]  # the UI shows the variable a path came from, resolved at run time
+    assert config.library_dir.env_var_name == "DRUM_LIBRARY_DIR" and config.library_dir.get_value() == str(tmp_path / "lib")
+    assert config.min_macro_f1 == 0.25 and config.output_dir == "data/output"
+    monkeypatch.setenv("DRUM_MIN_MACRO_F1", "lots")
+    with pytest.raises(ValueError, match="DRUM_MIN_MACRO_F1='lots': give a number"):
+        from_environment()

@@ -16,10 +16,12 @@ import soundfile as sf
 
 from drum_pipeline.archive.rebuild import Entry, apply
 from drum_pipeline.config.layout import write_parquet_atomic
-from drum_pipeline.definitions import defs
-from drum_pipeline.defs.resources import DrumPipelineConfig
+from drum_pipeline.definitions import defs as load_definitions
+from drum_pipeline.defs.resources import DrumPipelineConfig, pipeline_resources
 from drum_pipeline.defs.shared import archive_packs
 from drum_pipeline.demo.synth import render
+
+defs = load_definitions()
 
 
 def _tone(sr, seconds, channels=1):
@@ -126,8 +128,8 @@ def bad_run(trained, tmp_path_factory):
     instance.add_dynamic_partitions(archive_packs.name, packs)
     for pack in packs:
         assert dg.materialize(list(defs.assets), selection=["archive_index"], partition_key=pack,
-                              resources={"config": own}, instance=instance).success, pack
-    assert dg.materialize(list(defs.assets), selection=["rebuilt_archive"], resources={"config": own},
+                              resources=pipeline_resources(own), instance=instance).success, pack
+    assert dg.materialize(list(defs.assets), selection=["rebuilt_archive"], resources=pipeline_resources(own),
                           instance=instance).success
     return base, expect, before
 

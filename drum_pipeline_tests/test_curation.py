@@ -9,7 +9,7 @@ from drum_pipeline.audio.folders import scan_audio_files
 from drum_pipeline.audio.hashing import HashCache
 from drum_pipeline.defs.inputs.assets import sample_library, taxonomy
 from drum_pipeline.defs.labels.assets import curated_training_set, label_extraction
-from drum_pipeline.defs.resources import DrumPipelineConfig
+from drum_pipeline.defs.resources import DrumPipelineConfig, pipeline_resources
 from drum_pipeline.demo.synth import render
 from drum_pipeline.labels.curation import curate, group_of, grouped_split
 from drum_pipeline.labels.names import extract_labels
@@ -73,7 +73,7 @@ def test_assets_materialize_with_passing_checks(small_demo, tmp_path):
     config = DrumPipelineConfig(library_dir=str(small_demo / "library"), archive_dir=str(small_demo / "archive"),
                                 output_dir=str(tmp_path / "out"))
     result = dg.materialize([sample_library, taxonomy, label_extraction, curated_training_set],
-                            resources={"config": config}, selection=["label_extraction", "curated_training_set"])
+                            resources=pipeline_resources(config), selection=["label_extraction", "curated_training_set"])
     assert result.success
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks == {"most_drum_files_labelled": True, "no_hash_in_two_splits": True,

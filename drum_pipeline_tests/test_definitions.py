@@ -6,8 +6,10 @@ import pytest
 
 from drum_pipeline.audio.folders import fingerprint, has_audio, scan_audio_files
 from drum_pipeline.config.settings import Settings
-from drum_pipeline.definitions import defs
+from drum_pipeline.definitions import defs as load_definitions
 from drum_pipeline.demo.data import ensure_demo_archive, ensure_demo_library
+
+defs = load_definitions()
 
 
 def test_definitions_validate_as_the_dagster_cli_does():
@@ -37,15 +39,16 @@ def test_demo_is_written_only_into_the_default_folders(tmp_path, monkeypatch):
     named = tmp_path / "my library"
     named.mkdir()
     user = Settings.resolve(library_dir=str(named), archive_dir=str(tmp_path / "my archive"))
-    assert ensure_demo_library(user) is None and ensure_demo_archive(user) is None
+    assert ensure_demo_library(user.library_dir, user.library_is_default, user.seed) is None
+    assert ensure_demo_archive(user.archive_dir, user.archive_is_default, user.seed) is None
     assert list(named.iterdir()) == [] and not (tmp_path / "my archive").exists()
 
     monkeypatch.chdir(tmp_path)
     default = Settings.resolve()
     assert default.library_dir == tmp_path / "data" / "library"
-    assert "demo library" in ensure_demo_library(default)
+    assert "demo library" in ensure_demo_library(default.library_dir, default.library_is_default, default.seed)
     assert has_audio(default.library_dir)
-    assert ensure_demo_library(default) is None  # already there: nothing rewritten
+    assert ensure_demo_library(default.library_dir, True, default.seed) is None  # already there: nothing rewritten
 
 
 def test_cli_help_and_bad_arguments():

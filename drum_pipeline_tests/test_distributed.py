@@ -88,8 +88,9 @@ def test_production_examples_validate():
         result = validate_config(configurable.config_type(), data.get("config") or {})
         assert result.success, (name, [error.message for error in result.errors])
 
-    from drum_pipeline.definitions import defs
+    from drum_pipeline.definitions import defs as load_definitions
     from drum_pipeline.defs.archive.assets import archive_index
+    defs = load_definitions()
 
     job = dg.define_asset_job("classify_archive_k8s", selection=[archive_index], executor_def=k8s_job_executor)
     resolved = dg.Definitions(assets=list(defs.assets), jobs=[job], resources=defs.resources).resolve_job_def(job.name)

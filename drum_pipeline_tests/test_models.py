@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from drum_pipeline.audio.features import FeatureParams
-from drum_pipeline.definitions import defs
-from drum_pipeline.defs.resources import DrumPipelineConfig
+from drum_pipeline.definitions import defs as load_definitions
+from drum_pipeline.defs.resources import DrumPipelineConfig, pipeline_resources
 from drum_pipeline.models.augment import augment_logmel
 from drum_pipeline.models.evaluation import accuracy_interval, macro_f1, macro_f1_drop_bound, voice_recall
 from drum_pipeline.models.inference import calibrate, fit_temperature, load_model_set
@@ -27,6 +27,8 @@ from drum_pipeline.models.store import (
     save_model,
 )
 from drum_pipeline.models.synthetic import EVALUATION_RENDERS_PER_VOICE, EVALUATION_STREAM, synthetic_split
+
+defs = load_definitions()
 
 CLASSES = ["kick", "snare", "hihat", "tom", "cymbal", "percussion"]
 PARAMS = FeatureParams()
@@ -185,7 +187,7 @@ def test_a_model_under_the_floor_is_not_deployed(trained):
     deployed = model_dir(output / "models", "model1", DEPLOYED) / "labels.json"
     before = deployed.read_bytes()
     strict = DrumPipelineConfig(**{**config.model_dump(), "min_macro_f1": 1.0})
-    result = dg.materialize(list(defs.assets), resources={"config": strict}, selection=["evaluation_report"],
+    result = dg.materialize(list(defs.assets), resources=pipeline_resources(strict), selection=["evaluation_report"],
                             raise_on_error=False)
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     report = json.loads((output / "reports/evaluation.json").read_text())
@@ -224,7 +226,7 @@ def test_synthetic_drums_cover_every_class_and_only_the_training_split(trained):
 def test_grouped_cross_validation_holds_out_whole_packs(trained):
     config, output, _, _ = trained
     result = dg.materialize(list(defs.assets), selection=["cross_validation"],
-                            resources={"config": DrumPipelineConfig(**{**config.model_dump(), "max_epochs": 1})})
+                            resources=pipeline_resources(DrumPipelineConfig(**{**config.model_dump(), "max_epochs": 1})))
     assert result.success
 
     cv = pd.read_parquet(output / "tables/cross_validation.parquet")

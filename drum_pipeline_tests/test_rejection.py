@@ -1,23 +1,20 @@
 """What goes to unsorted: the drum detector, the thresholds calibrated on held-out drums, and the reasons."""
 
-import json
 
 import numpy as np
 import pytest
 
-from drum_pipeline.archive.index import (
-    SortingRules,
-    calibrate_sorting_rules,
-    sorting_rules_from,
-    unsorted_reason,
-)
 from drum_pipeline.audio.features import FeatureParams
 from drum_pipeline.labels.taxonomy import load_taxonomy
 from drum_pipeline.models.rejection import (
+    SortingRules,
+    calibrate_sorting_rules,
     drum_scores,
     operating_curve,
+    sorting_rules_from,
     threshold_keeping,
     train_drum_detector,
+    unsorted_reason,
 )
 from drum_pipeline.models.synthetic import EVALUATION_STREAM, synthetic_negatives, synthetic_split
 
@@ -69,11 +66,11 @@ def test_reasons_never_print_a_value_equal_to_its_threshold():
     assert unsorted_reason(rules, 0.4, float("nan"), 0.9, ("kick", 0.9), ("kick", 0.9)) == ""  # no detector yet
 
 
-def test_the_deployed_calibration_is_read_and_an_explicit_threshold_wins(tmp_path):
-    assert sorting_rules_from(tmp_path) == SortingRules()
-    (tmp_path / "labels.json").write_text(json.dumps({"sorting": {"drum_threshold": 0.4, "confidence_threshold": 0.3}}))
-    assert sorting_rules_from(tmp_path) == SortingRules(drum_threshold=0.4, confidence_threshold=0.3)
-    assert sorting_rules_from(tmp_path, 0.7).confidence_threshold == 0.7
+def test_the_calibrated_thresholds_are_read_and_an_explicit_threshold_wins():
+    assert sorting_rules_from(None) == sorting_rules_from({}) == SortingRules()
+    calibrated = {"drum_threshold": 0.4, "confidence_threshold": 0.3, "temperatures": {"model1": 1.5}}
+    assert sorting_rules_from(calibrated) == SortingRules(drum_threshold=0.4, confidence_threshold=0.3)
+    assert sorting_rules_from(calibrated, 0.7).confidence_threshold == 0.7
 
 
 def test_the_detector_tells_synthesized_drums_from_loops_notes_and_noise_it_never_heard():

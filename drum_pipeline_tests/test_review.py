@@ -20,11 +20,12 @@ from drum_pipeline.archive.corrections import (
     resolve_label,
 )
 from drum_pipeline.archive.reports import folder_report
-from drum_pipeline.definitions import defs
-from drum_pipeline.defs.automation.sensors import archive_sensor
-from drum_pipeline.defs.resources import DrumPipelineConfig
+from drum_pipeline.definitions import defs as load_definitions
+from drum_pipeline.defs.resources import DrumPipelineConfig, pipeline_resources
 from drum_pipeline.demo.data import read_manifest
 from drum_pipeline.labels.taxonomy import load_taxonomy
+
+defs = load_definitions()
 
 
 def _cli(env, *args):
@@ -108,7 +109,8 @@ def test_the_next_retrain_learns_from_the_corrections_and_reports_them(own_outpu
 
     def main_job_requested(instance):
         context = dg.build_sensor_context(instance=instance, resources={"config": config})
-        return any(request.job_name == "drum_pipeline" for request in archive_sensor(context).run_requests or [])
+        requests = defs.get_sensor_def("archive_sensor")(context).run_requests or []
+        return any(request.job_name == "drum_pipeline" for request in requests)
 
     assert main_job_requested(trained_instance)  # the corrections file is new to that instance
     # Models of four epochs scored on 21 test files are no yardstick for the gate against the deployed
@@ -136,7 +138,7 @@ def test_the_review_queue_ranks_doubtful_files_and_links_them(own_output, correc
     instance = dg.DagsterInstance.ephemeral()
     packs = sorted({p.stem for p in (output / "tables/archive_index").glob("*.parquet")})
     instance.add_dynamic_partitions("archive_packs", packs)
-    result = dg.materialize(list(defs.assets), selection=["review_queue"], resources={"config": config},
+    result = dg.materialize(list(defs.assets), selection=["review_queue"], resources=pipeline_resources(config),
                             instance=instance)
     assert result.success
     queue = pd.read_parquet(output / "tables/review_queue.parquet")
@@ -171,7 +173,7 @@ def test_the_folder_report_finds_the_presorted_leaves(own_output):
 
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("archive_packs", sorted(index["pack"].unique()))
-    assert dg.materialize(list(defs.assets), selection=["folder_report"], resources={"config": config},
+    assert dg.materialize(list(defs.assets), selection=["folder_report"], resources=pipeline_resources(config),
                           instance=instance).success
     report = pd.read_parquet(output / "tables/folder_report.parquet")
     assert presorted <= set(report["folder"]) and set(report["state"]) <= {"pre-sorted", "one class", "mixed"}

@@ -126,14 +126,16 @@ def test_a_second_run_with_nothing_changed_trains_nothing_in_seconds(first_run, 
 
 
 def test_after_a_run_the_sensors_against_the_same_home_request_nothing(first_run, run_env):
-    from drum_pipeline.definitions import defs
-    from drum_pipeline.defs.automation.sensors import archive_sensor
+    from drum_pipeline.definitions import defs as load_definitions
+
+    defs = load_definitions()
 
     env, root = run_env
     config = DrumPipelineConfig(library_dir=env["DRUM_LIBRARY_DIR"], archive_dir=env["DRUM_ARCHIVE_DIR"],
                                 output_dir=env["DRUM_OUTPUT_DIR"])
     with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
-        result = archive_sensor(dg.build_sensor_context(instance=instance, resources={"config": config}))
+        sensor = defs.get_sensor_def("archive_sensor")
+        result = sensor(dg.build_sensor_context(instance=instance, resources={"config": config}))
         assert not result.run_requests and not result.dynamic_partitions_requests, result.skip_reason
         automation = dg.evaluate_automation_conditions(defs=defs, instance=instance)
         assert automation.total_requested == 0
