@@ -69,18 +69,19 @@ def indexed(trained, small_demo, definitions):
     import dagster as dg
 
     from drum_pipeline.archive.index import list_packs
-    from drum_pipeline.definitions import defs
+    from drum_pipeline.defs.resources import pipeline_resources
     from drum_pipeline.defs.shared import archive_packs
 
     config, output, _, instance = trained
     archive = small_demo / "archive"
     before = _snapshot(archive)
     packs = list_packs(archive)
-    assert sorted(instance.get_dynamic_partitions(archive_packs.name)) == packs  # registered by the observation
+    instance.add_dynamic_partitions(archive_packs.name, packs)  # as the archive sensor registers them
+    assets = list(definitions.assets)
     for pack in packs:
-        assert dg.materialize(list(defs.assets), resources={"config": config}, selection=["archive_index"],
+        assert dg.materialize(assets, resources=pipeline_resources(config), selection=["archive_index"],
                               instance=instance, partition_key=pack).success
-    rebuild = dg.materialize(list(defs.assets), resources={"config": config}, selection=["rebuilt_archive"],
+    rebuild = dg.materialize(assets, resources=pipeline_resources(config), selection=["rebuilt_archive"],
                              instance=instance)
     assert rebuild.success
     return config, output, archive, before, instance, packs, rebuild

@@ -119,9 +119,14 @@ def test_automation_requests_exactly_the_stale_assets(trained, indexed):
 
     retrained = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=edited.cursor)
     instance.report_runless_asset_event(dg.AssetMaterialization("evaluation_report"))
-    after_model = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=retrained.cursor)
-    assert _requested(after_model) == {"archive_index", "inference_bundle"}
-    assert after_model.get_num_requested(dg.AssetKey("archive_index")) == len(
+    evaluated = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=retrained.cursor)
+    assert {"sorting_thresholds", "deployed_models"} <= _requested(evaluated)
+    assert "archive_index" not in _requested(evaluated)  # not before the deployed models' bundle
+    for key in ("sorting_thresholds", "deployed_models", "inference_bundle"):
+        instance.report_runless_asset_event(dg.AssetMaterialization(key))
+    deployed = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=evaluated.cursor)
+    assert "archive_index" in _requested(deployed)
+    assert deployed.get_num_requested(dg.AssetKey("archive_index")) == len(
         instance.get_dynamic_partitions(archive_packs.name))
 
 

@@ -47,7 +47,7 @@ def own_output(indexed, tmp_path_factory):
     shutil.copytree(output, base / "out", symlinks=True)
     own = DrumPipelineConfig(**{**config.model_dump(), "output_dir": str(base / "out")})
     env = {**os.environ, "DRUM_OUTPUT_DIR": str(base / "out"), "DRUM_ARCHIVE_DIR": str(archive),
-           "DRUM_LIBRARY_DIR": config.library_dir, "OPENBLAS_NUM_THREADS": "1"}
+           "DRUM_LIBRARY_DIR": config.library_dir, "OPENBLAS_NUM_THREADS": "1", "DAGSTER_HOME": str(base / "home")}
     return own, base / "out", archive, env
 
 
@@ -57,16 +57,19 @@ def _index(output) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def corrected(own_output):
-    """Three archive files the models got wrong, corrected with `drum-pipeline correct`."""
+    """Three classified archive files given a label the models did not give, with `drum-pipeline
+    correct`: their true class where the models missed it, another class where they did not."""
     config, output, archive, env = own_output
     index, truth = _index(output), _truth(archive)
-    wrong = [path for path, row in index.iterrows()
-             if row["status"] == "ok" and path in truth and row["predicted_label"] != truth[path]][:3]
-    assert len(wrong) == 3
-    for path in wrong:
-        result = _cli(env, "correct", str(archive / path), truth[path])
+    classes = list(load_taxonomy().classes)
+    chosen = [path for path, row in index.iterrows() if row["status"] == "ok" and path in truth][:3]
+    labels = {}
+    for path in chosen:
+        predicted = index.loc[path, "predicted_label"]
+        labels[path] = truth[path] if truth[path] != predicted else next(c for c in classes if c != predicted)
+        result = _cli(env, "correct", str(archive / path), labels[path])
         assert result.returncode == 0, result.stderr
-    return wrong, {path: truth[path] for path in wrong}
+    return chosen, labels
 
 
 def test_a_correction_changes_the_index_and_the_mirror_at_once(own_output, corrected):
@@ -129,7 +132,7 @@ def test_the_next_retrain_learns_from_the_corrections_and_reports_them(own_outpu
     assert "accuracy_before" in evaluation["corrected_files"].value
     report = json.loads((output / "reports/corrected_files.json").read_text())[0]
     assert report["files"] == 3
-    assert report["accuracy_before"] == 0.0  # they were wrong: that is why they were corrected
+    assert report["accuracy_before"] == 0.0  # the models gave other labels: that is why they were corrected
     assert 0.0 <= report["accuracy_after"] <= 1.0
 
 

@@ -61,7 +61,7 @@ def _thresholds(settings: Settings) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def _bundle(settings: Settings, given: str | None = None) -> Path:
+def current_bundle(settings: Settings, given: str | None = None) -> Path:
     """The inference bundle to classify with: `given`, or the output folder's, exported first when
     missing or older than the deployed models (that needs TensorFlow)."""
     from drum_pipeline.archive.index import export_inference_bundle
@@ -124,7 +124,7 @@ def _classify(args: argparse.Namespace) -> int:
         print("drum-pipeline: no audio files to classify", file=sys.stderr)
         return 1
     settings = _settings(args)
-    bundle = _bundle(settings, args.bundle)
+    bundle = current_bundle(settings, args.bundle)
     classifier = load_classifier(bundle, load_taxonomy(settings.taxonomy_path))
     bar = tqdm(total=len(files), unit="file", disable=len(files) < 200 or not sys.stderr.isatty(), file=sys.stderr)
 
@@ -207,22 +207,19 @@ def _rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_rebuild(args: argparse.Namespace, settings: Settings, packs: list[str] = ()) -> dict:
-    """Run, through Dagster on the CLI's Dagster home, the classification of `packs` (their
-    corrections applied from the cached features), then the rebuild of the mirror and its reports,
-    so that the catalog matches the files; returns the rebuild's counts."""
+def _run_rebuild(args: argparse.Namespace, settings: Settings) -> dict:
+    """Run the rebuild of the mirror and its reports through Dagster, on the CLI's Dagster home, so
+    that the catalog matches the files; returns the rebuild's counts."""
     import json
 
     from drum_pipeline.cli.instance import dagster_home
     from drum_pipeline.cli.run import pipeline_run_config, run_jobs
-    from drum_pipeline.defs.automation.freshness import range_tags
-    from drum_pipeline.defs.automation.jobs import ARCHIVE_JOB
 
     dagster_home()
     run_config = pipeline_run_config(
         False, "WARNING", archive_dir=getattr(args, "archive", None), output_dir=getattr(args, "output", None),
         link_mode=getattr(args, "mode", None), confidence_threshold=getattr(args, "threshold", None))
-    run_jobs(run_config, [*((ARCHIVE_JOB, range_tags(pack, pack)) for pack in packs), ("rebuild_archive", {})])
+    run_jobs(run_config, [("rebuild_archive", {})])
     return json.loads((settings.layout.reports_dir / "rebuilt_archive.json").read_text())
 
 
@@ -298,7 +295,11 @@ def _correct(args: argparse.Namespace) -> int:
     """Give an archive file the right label by hand (a class or a fine label). The index and the
     rebuilt mirror change at once (no decoding, no retraining); the next retrain learns from it.
     The correction is kept in DRUM_OUTPUT_DIR/corrections.csv by content hash: it survives renames."""
-    from drum_pipeline.archive.corrections import add_correction
+    import dagster as dg
+
+    from drum_pipeline.archive.corrections import add_correction, apply_corrections, read_corrections
+    from drum_pipeline.cli.instance import dagster_home
+    from drum_pipeline.defs.automation.freshness import report_corrected_packs
     from drum_pipeline.labels.taxonomy import load_taxonomy
 
     settings = _settings(args)
@@ -306,7 +307,14 @@ def _correct(args: argparse.Namespace) -> int:
     index = layout.read_partitions("archive_index")
     correction = add_correction(layout.corrections_path, index, settings.archive_dir,
                                 load_taxonomy(settings.taxonomy_path), args.path, args.label)
-    _run_rebuild(args, settings, sorted(set(index.loc[index["sha256"] == correction["sha256"], "pack"])))
+    corrections = read_corrections(layout.corrections_path)
+    packs = sorted(set(index.loc[index["sha256"] == correction["sha256"], "pack"]))
+    for pack in packs:  # the index changes at once: no decoding, no models
+        layout.write_partition("archive_index", pack, apply_corrections(index[index["pack"] == pack], corrections))
+    dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        report_corrected_packs(instance, packs, lambda pack: layout.partition_path("archive_index", pack))
+    _run_rebuild(args, settings)
     print(f"{correction['path']}: {correction['label']} (the models said {correction['model_label'] or 'nothing'}); "
           f"index and {layout.rebuilt_dir} updated, kept in {layout.corrections_path}")
     return 0
@@ -374,7 +382,7 @@ def _similar(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"drum-pipeline: {args.file}: no such file", file=sys.stderr)
         return 2
-    classifier = load_classifier(_bundle(settings), load_taxonomy(settings.taxonomy_path))
+    classifier = load_classifier(current_bundle(settings), load_taxonomy(settings.taxonomy_path))
     params = classifier.params
     try:
         audio = load_window(path, params.sample_rate, params.decode_seconds)

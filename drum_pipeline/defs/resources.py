@@ -79,8 +79,11 @@ class TableIOManager(dg.IOManager):
     def load_input(self, context: dg.InputContext):
         name = context.upstream_output.asset_key.path[-1]
         layout = _layout(context)
-        if context.has_asset_partitions:  # the partitions that have a table (a registered pack may have none yet)
-            return layout.read_partitions(name, keys=set(context.asset_partition_keys))
+        if context.has_asset_partitions:
+            # A partitioned step reads its own partitions; an unpartitioned one (the rebuild) every
+            # partition written, and keeps the packs of its archive.
+            keys = set(context.asset_partition_keys) if context.has_partition_key else None
+            return layout.read_partitions(name, keys=keys)
         if layout.value_path(name).exists():
             return json.loads(layout.value_path(name).read_text())
         return layout.read_table(name)

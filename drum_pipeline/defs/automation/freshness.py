@@ -27,7 +27,8 @@ CODE_VERSION_TAG = "dagster/code_version"
 INPUT_VERSION_TAG = "dagster/input_data_version/"
 
 
-def _latest_materialization(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None = None):
+def latest_materialization(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None = None):
+    """The latest materialization event of `key` (of its `partition`), or None."""
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None), limit=1).records
     return records[0].asset_materialization if records else None
@@ -68,7 +69,7 @@ def stale_assets(defs: dg.Definitions, instance: dg.DagsterInstance, keys, outpu
     partitioned = {key for key, spec in specs.items() if spec.partitions_def is not None}
     stale = []
     for key in keys:
-        event = _latest_materialization(instance, key)
+        event = latest_materialization(instance, key)
         if (event is None or _output_missing(event, output_dir)
                 or (event.tags or {}).get(CODE_VERSION_TAG) != specs[key].code_version
                 or _changed_inputs(instance, specs[key], event, partitioned)):
@@ -78,7 +79,7 @@ def stale_assets(defs: dg.Definitions, instance: dg.DagsterInstance, keys, outpu
 
 def recorded_fingerprint(instance: dg.DagsterInstance, pack: str, event=None) -> str | None:
     """The pack fingerprint the last archive_index materialization of `pack` (or `event`) recorded, if any."""
-    event = event or _latest_materialization(instance, archive_index.key, pack)
+    event = event or latest_materialization(instance, archive_index.key, pack)
     value = event.metadata.get(PACK_FINGERPRINT) if event else None
     return value.value if value is not None else None
 
@@ -90,7 +91,7 @@ def packs_to_classify(defs: dg.Definitions, instance: dg.DagsterInstance, finger
     spec = next(spec for spec in defs.resolve_all_asset_specs() if spec.key == archive_index.key)
 
     def stale(pack: str, version: str) -> bool:
-        event = _latest_materialization(instance, archive_index.key, pack)
+        event = latest_materialization(instance, archive_index.key, pack)
         if event is None or _output_missing(event, output_dir):
             return True
         return (recorded_fingerprint(instance, pack, event) != version
@@ -102,9 +103,23 @@ def packs_to_classify(defs: dg.Definitions, instance: dg.DagsterInstance, finger
 
 def mirror_packs_changed(instance: dg.DagsterInstance, packs) -> bool:
     """Whether the last rebuilt_archive was made for other packs than `packs` (a pack left the archive)."""
-    event = _latest_materialization(instance, dg.AssetKey("rebuilt_archive"))
+    event = latest_materialization(instance, dg.AssetKey("rebuilt_archive"))
     value = event.metadata.get(MIRROR_PACKS) if event else None
     return value is None or value.value != packs_digest(packs)
+
+
+def report_corrected_packs(instance: dg.DagsterInstance, packs, path_of) -> None:
+    """Record that `drum-pipeline correct` rewrote the index partitions of `packs` (at `path_of(pack)`):
+    a materialization of each with its last one's code and input versions and fingerprint, so the
+    catalog matches the files and the pack is not classified again for it."""
+    for pack in packs:
+        last = latest_materialization(instance, archive_index.key, pack)
+        kept = {key: value for key, value in ((last.tags or {}) if last else {}).items()
+                if key == CODE_VERSION_TAG or key.startswith(INPUT_VERSION_TAG)}
+        metadata = {**(last.metadata if last else {}), "path": dg.MetadataValue.path(str(path_of(pack))),
+                    "corrected_by_hand": True}
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            asset_key=archive_index.key, partition=pack, metadata=metadata, tags=kept))
 
 
 def partition_spans(order: list[str], wanted, max_per_run: int) -> list[list[str]]:
