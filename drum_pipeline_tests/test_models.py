@@ -182,6 +182,21 @@ def test_baseline_probabilities_keep_the_class_order_when_a_class_is_missing():
     assert (probabilities.argmax(axis=1) == baseline.predict(mfcc_statistics(drums.mfcc(PARAMS)))).all()
 
 
+def test_the_thresholds_are_an_asset_deployed_with_the_models(trained):
+    from drum_pipeline.models.bundle import bundle_thresholds
+
+    _, output, result, _ = trained
+    thresholds = json.loads((output / "tables/sorting_thresholds.json").read_text())
+    assert 0 <= thresholds["drum_threshold"] <= 1 and 0 <= thresholds["confidence_threshold"] <= 1
+    assert load_model_set(output / "models", CLASSES, PARAMS, stage=DEPLOYED).temperatures == thresholds["temperatures"]
+    assert bundle_thresholds(output / "models" / "bundle") == thresholds  # what classifying reads
+    order = [e.asset_key.to_user_string() for e in result.get_asset_materialization_events()]
+    assert (order.index("evaluation_report") < order.index("sorting_thresholds") < order.index("deployed_models")
+            < order.index("inference_bundle"))
+    metadata = result.asset_materializations_for_node("sorting_thresholds")[0].metadata
+    assert 0 <= metadata["test_drums_kept"].value <= 1 and "Test split:" in metadata["rejection"].value
+
+
 def test_a_model_under_the_floor_is_not_deployed(trained):
     config, output, _, _ = trained
     deployed = model_dir(output / "models", "model1", DEPLOYED) / "labels.json"

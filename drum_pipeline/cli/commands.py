@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from drum_pipeline.config.settings import Settings
+from drum_pipeline.config.settings import LINK_MODES, Settings
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -519,7 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild = command("rebuild", _rebuild, "regenerate the sorted mirror from the index",
                       "drum-pipeline rebuild --mode copy --threshold 0.7 --dry-run")
     rebuild.add_argument("--archive", help="archive folder (default: $DRUM_ARCHIVE_DIR or data/archive)")
-    rebuild.add_argument("--mode", choices=["symlink", "hardlink", "copy"], help="how entries point at the originals")
+    rebuild.add_argument("--mode", choices=LINK_MODES, help="how entries point at the originals")
     rebuild.add_argument("--threshold", type=float, help="confidence under which a file is unsorted")
     rebuild.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
 
@@ -539,7 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
     correct.add_argument("path", metavar="PATH", help="an archive file (absolute, or relative to here or to the archive)")
     correct.add_argument("label", metavar="LABEL", help="a class (kick, snare, ...) or a fine label of the taxonomy")
     correct.add_argument("--archive", help="archive folder (default: $DRUM_ARCHIVE_DIR or data/archive)")
-    correct.add_argument("--mode", choices=["symlink", "hardlink", "copy"], help="how entries point at the originals")
+    correct.add_argument("--mode", choices=LINK_MODES, help="how entries point at the originals")
 
     review = command("review", _review, "the archive files most worth a look, for correction",
                      "drum-pipeline review -n 20")

@@ -50,7 +50,7 @@ class Settings:
     archive_is_default: bool
     taxonomy_path: Path = DEFAULT_TAXONOMY_PATH
     cache_dir: Path | None = None  # the caches elsewhere (a disk of each worker's own); None: under the output
-    confidence_threshold: float | None = None  # None: the threshold the evaluation calibrated
+    confidence_threshold: float | None = None  # None: the calibrated one (the sorting_thresholds asset)
     min_macro_f1: float = DEFAULT_MIN_MACRO_F1
     max_epochs: int = 0  # 0: the training defaults; a small number makes a quick (and worse) run
     synthetic_per_label: int | None = None  # synthesized training drums per fine label; None: the default

@@ -125,7 +125,7 @@ def sorted_mask(rules: SortingRules, duration: np.ndarray | None, drum_scores: n
                      for i in range(len(ensemble))], dtype=bool)
 
 
-def calibrate_sorting_rules(drum_scores: np.ndarray, probabilities: dict[str, np.ndarray], keep_share: float = 0.95,
+def calibrate_sorting_rules(drum_scores: np.ndarray, probabilities: dict[str, np.ndarray], keep_share: float,
                             base: SortingRules = SortingRules()) -> SortingRules:
     """Thresholds picked on held-out drums (one-shots by construction) so that `keep_share` of them
     is sorted: half of what may go is left to the drum detector, the rest to the models' doubt
