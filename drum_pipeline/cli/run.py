@@ -95,10 +95,15 @@ def run_pipeline(settings: Settings, run_config: dict, force: bool = False,
 
 
 def pipeline_run_config(verbose: bool = False, log_level: str = "INFO", **resource_values) -> dict:
-    """The run config that sets the given values of the config resource (None: the definitions'
-    own, from the DRUM_* variables); without `verbose`, Dagster logs at `log_level` and above."""
-    values = {key: value for key, value in resource_values.items() if value is not None}
-    run_config = {"resources": {"config": {"config": values}}} if values else {}
+    """The run config that sets every field of the config resource: the given values, else the
+    DRUM_* variables, else the defaults (a run config's resource fields replace all of the
+    definitions' own); without `verbose`, Dagster logs at `log_level` and above."""
+    from drum_pipeline.config.settings import from_environment
+    from drum_pipeline.defs.resources import DrumPipelineConfig
+
+    values = {key: value for key, value in from_environment(**resource_values).items()
+              if key in DrumPipelineConfig.model_fields and value is not None}
+    run_config = {"resources": {"config": {"config": values}}}
     if not verbose:
         run_config["loggers"] = {"console": {"config": {"log_level": log_level}}}
     return run_config
@@ -124,6 +129,8 @@ def root_cause(result) -> str:
             error = event.step_failure_data.error
             while (error.cause or error.context) is not None:  # Dagster wraps the user's error
                 error = error.cause or error.context
-            message = error.message.strip().splitlines()[0] if error.message.strip() else error.cls_name
+            lines = [line.strip() for line in error.message.splitlines() if line.strip()] or [error.cls_name]
+            # "2 blocking asset checks failed with ERROR severity:" is followed by the checks' names
+            message = " ".join(lines[:2]) if lines[0].endswith(":") else lines[0]
             return f"step {event.step_key} failed: {message}"
     return "the run failed"
