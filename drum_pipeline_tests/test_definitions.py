@@ -70,3 +70,15 @@ def test_training_and_cache_variables(monkeypatch, tmp_path):
     monkeypatch.setenv("DRUM_SYNTHETIC_PER_LABEL", "lots")
     with pytest.raises(ValueError, match="DRUM_SYNTHETIC_PER_LABEL='lots'"):
         Settings.resolve()
+
+
+def test_a_run_of_the_cli_keeps_the_drum_variables_beside_its_flags(monkeypatch):
+    """A run config's resource fields replace every field the definitions set: the CLI gives them all."""
+    from drum_pipeline.cli.run import pipeline_run_config
+
+    monkeypatch.setenv("DRUM_MIN_MACRO_F1", "0")
+    monkeypatch.setenv("DRUM_ARCHIVE_DIR", "/somewhere/archive")
+    monkeypatch.delenv("DRUM_MAX_EPOCHS", raising=False)
+    config = pipeline_run_config(library_dir="/my/library")["resources"]["config"]["config"]
+    assert config["library_dir"] == "/my/library" and config["archive_dir"] == "/somewhere/archive"
+    assert config["min_macro_f1"] == 0.0 and config["max_epochs"] == 0 and config["output_dir"] == "data/output"
