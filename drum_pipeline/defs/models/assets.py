@@ -52,7 +52,7 @@ def library_non_drums(label_extraction: pd.DataFrame, library_dir, cache_dir, pa
                  for split in ("train", "val") for part in [table[table["split"] == split]])
 
 
-def _classes(config: DrumPipelineConfig) -> list[str]:
+def taxonomy_classes(config: DrumPipelineConfig) -> list[str]:
     return list(load_taxonomy(config.settings().taxonomy_path).classes)
 
 
@@ -100,7 +100,7 @@ def model1(context: dg.AssetExecutionContext, config: DrumPipelineConfig, spectr
     early stopping on the grouped validation split. Saved as a candidate with its label mapping."""
     from drum_pipeline.models.networks import train_model1
 
-    settings, classes, params = config.settings(), _classes(config), FeatureParams()
+    settings, classes, params = config.settings(), taxonomy_classes(config), FeatureParams()
     data = training_splits(spectrogram_features, synthetic_drums, classes, params)
     result = train_model1(data["train"], data["val"], params, len(classes), settings.training_config(),
                           log=context.log.info)
@@ -117,7 +117,7 @@ def model2_encoder(context: dg.AssetExecutionContext, config: DrumPipelineConfig
     used by the classifier and for finding similar sounds."""
     from drum_pipeline.models.networks import train_autoencoder
 
-    settings, classes, params = config.settings(), _classes(config), FeatureParams()
+    settings, classes, params = config.settings(), taxonomy_classes(config), FeatureParams()
     data = training_splits(spectrogram_features, synthetic_drums, classes, params)
     result = train_autoencoder(data["train"], data["val"], params, settings.training_config(),
                                log=context.log.info)
@@ -136,7 +136,7 @@ def model2_classifier(context: dg.AssetExecutionContext, config: DrumPipelineCon
     """Model 2's classifier: a dense head on the encoder's embedding, then fine-tuned with it."""
     from drum_pipeline.models.networks import train_model2_classifier
 
-    settings, classes, params = config.settings(), _classes(config), FeatureParams()
+    settings, classes, params = config.settings(), taxonomy_classes(config), FeatureParams()
     data = training_splits(spectrogram_features, synthetic_drums, classes, params)
     encoder, _ = load_model(model_dir(settings.layout.models_dir, "model2_encoder"), classes, params,
                             for_training=True)
@@ -159,7 +159,7 @@ def drum_detector(context: dg.AssetExecutionContext, config: DrumPipelineConfig,
     from drum_pipeline.models.rejection import train_drum_detector
     from drum_pipeline.models.synthetic import synthetic_negatives
 
-    settings, classes, params = config.settings(), _classes(config), FeatureParams()
+    settings, classes, params = config.settings(), taxonomy_classes(config), FeatureParams()
     data = training_splits(spectrogram_features, synthetic_drums, classes, params)
     library_others, _ = library_non_drums(label_extraction, settings.library_dir, settings.layout.cache_dir, params)
     synthesized = synthetic_negatives(max(8, settings.training_config().synthetic_per_label), params, settings.seed)
@@ -181,7 +181,7 @@ def descriptor_model(context: dg.AssetExecutionContext, config: DrumPipelineConf
     the evaluation; deployed_models refits it on every library drum."""
     from drum_pipeline.models.descriptors import train_descriptor_classifier
 
-    settings, classes, params = config.settings(), _classes(config), FeatureParams()
+    settings, classes, params = config.settings(), taxonomy_classes(config), FeatureParams()
     train = training_splits(spectrogram_features, None, classes, params)["train"]
     model = train_descriptor_classifier(train.logmel, train.duration, train.y, params, settings.seed)
     folder = save_model(settings.layout.models_dir, "descriptor_model", model, classes, params)
@@ -198,7 +198,7 @@ def cross_validation(context: dg.AssetExecutionContext, config: DrumPipelineConf
     from drum_pipeline.models.selection import grid_from, grouped_cross_validation, summarize
 
     settings = config.settings()
-    cv = grouped_cross_validation(spectrogram_features, _classes(config), FeatureParams(),
+    cv = grouped_cross_validation(spectrogram_features, taxonomy_classes(config), FeatureParams(),
                                   load_taxonomy(settings.taxonomy_path).fine_to_class,
                                   grid_from(settings.training_config()), log=context.log.info)
     return dg.MaterializeResult(value=cv, metadata={

@@ -2,14 +2,13 @@
 the evaluation's blocking checks) and the inference bundle built from them."""
 
 from dataclasses import asdict
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
 from drum_pipeline.audio.features import FeatureParams
 from drum_pipeline.defs.metadata import markdown_table
-from drum_pipeline.defs.models.assets import MODEL_INPUTS, _classes, library_non_drums, training_splits
+from drum_pipeline.defs.models.assets import MODEL_INPUTS, library_non_drums, taxonomy_classes, training_splits
 from drum_pipeline.defs.models.evaluation import evaluation_report
 from drum_pipeline.defs.resources import DrumPipelineConfig
 from drum_pipeline.models.store import load_model, model_dir, promote, save_model, update_meta
@@ -32,7 +31,7 @@ def sorting_thresholds(context: dg.AssetExecutionContext, config: DrumPipelineCo
     from drum_pipeline.models.rejection import calibrate_sorting_rules, drum_scores, operating_curve, sorted_mask
     from drum_pipeline.models.synthetic import EVALUATION_STREAM, synthetic_negatives
 
-    settings, classes, params = config.settings(), _classes(config), FeatureParams()
+    settings, classes, params = config.settings(), taxonomy_classes(config), FeatureParams()
     data = training_splits(spectrogram_features, synthetic_drums, classes, params)
     val, test = data["val"], data["test"]
     models_dir = settings.layout.models_dir
@@ -57,7 +56,7 @@ def sorting_thresholds(context: dg.AssetExecutionContext, config: DrumPipelineCo
                  "non_drums_rejected": round(1 - sorted_share(others, others_scores), 4) if len(others.y) else 0.0,
                  "curve": operating_curve(val_scores, others_scores)}
     markdown = rejection_markdown(rejection)
-    Path(settings.layout.reports_dir).mkdir(parents=True, exist_ok=True)
+    settings.layout.reports_dir.mkdir(parents=True, exist_ok=True)
     (settings.layout.reports_dir / "sorting_thresholds.md").write_text(f"# What goes to unsorted\n\n{markdown}\n")
     context.log.info(f"thresholds: drum score {rules.drum_threshold}, confidence {rules.confidence_threshold}; "
                      f"{rejection['test_drums_kept']:.1%} of test drums kept, "
@@ -86,7 +85,7 @@ def deployed_models(context: dg.AssetExecutionContext, config: DrumPipelineConfi
     0.55 to 0.70. The archive is classified with the deployed models only."""
     from drum_pipeline.models.descriptors import train_descriptor_classifier
 
-    settings, classes, params = config.settings(), _classes(config), FeatureParams()
+    settings, classes, params = config.settings(), taxonomy_classes(config), FeatureParams()
     models_dir = settings.layout.models_dir
     data = training_splits(spectrogram_features, None, classes, params)
     every = data["train_library"].plus(data["val"]).plus(data["test"])

@@ -14,11 +14,11 @@ from drum_pipeline.config.layout import write_atomic
 from drum_pipeline.defs.metadata import markdown_table, png_image
 from drum_pipeline.defs.models.assets import (
     MODEL_INPUTS,
-    _classes,
     descriptor_model,
     drum_detector,
     model1,
     model2_classifier,
+    taxonomy_classes,
     training_splits,
 )
 from drum_pipeline.defs.resources import DrumPipelineConfig
@@ -87,7 +87,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
     from drum_pipeline.models.networks import baseline_probabilities, train_baseline
     from drum_pipeline.models.synthetic import EVALUATION_RENDERS_PER_VOICE, EVALUATION_STREAM, synthetic_split
 
-    settings, classes, params = config.settings(), _classes(config), FeatureParams()
+    settings, classes, params = config.settings(), taxonomy_classes(config), FeatureParams()
     data = training_splits(spectrogram_features, synthetic_drums, classes, params)
     models_dir = settings.layout.models_dir
     val, test = data["val"], data["test"]
