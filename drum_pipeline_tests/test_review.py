@@ -197,5 +197,5 @@ def test_labels_paths_and_a_hand_edited_corrections_file(tmp_path):
     edited.write_text("sha256,label\naa,kick\nbb,kik\naa,snare\n")
     assert read_corrections(edited).set_index("sha256")["label"].to_dict() == {"aa": "snare", "bb": "kik"}
     assert corrections_problems(edited, taxonomy) == [f"{edited}, line 3: unknown label 'kik': give a class "
-                                                      "(kick, snare, hihat, tom, cymbal, percussion) or a fine label "
-                                                      "of the taxonomy"]
+                                                      "(kick, snare, hihat, tom, cymbal, percussion), a fine label "
+                                                      "of the taxonomy, non_drum or unsorted"]

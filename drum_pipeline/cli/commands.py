@@ -292,8 +292,9 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _correct(args: argparse.Namespace) -> int:
-    """Give an archive file the right label by hand (a class or a fine label). The index and the
-    rebuilt mirror change at once (no decoding, no retraining); the next retrain learns from it.
+    """Give an archive file (or its entry in the rebuilt mirror) the right label by hand: a class, a
+    fine label, or non_drum / unsorted. The index and the rebuilt mirror change at once (no
+    decoding, no retraining); the next retrain learns from a corrected drum.
     The correction is kept in DRUM_OUTPUT_DIR/corrections.csv by content hash: it survives renames."""
     import dagster as dg
 
@@ -306,7 +307,8 @@ def _correct(args: argparse.Namespace) -> int:
     layout = settings.layout
     index = layout.read_partitions("archive_index")
     correction = add_correction(layout.corrections_path, index, settings.archive_dir,
-                                load_taxonomy(settings.taxonomy_path), args.path, args.label)
+                                load_taxonomy(settings.taxonomy_path), args.path, args.label,
+                                layout.rebuilt_dir, layout.table_path("rebuilt_archive"))
     corrections = read_corrections(layout.corrections_path)
     packs = sorted(set(index.loc[index["sha256"] == correction["sha256"], "pack"]))
     for pack in packs:  # the index changes at once: no decoding, no models
@@ -536,8 +538,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     correct = command("correct", _correct, "label an archive file by hand (index and mirror at once; retrain learns)",
                       "drum-pipeline correct 'Downloads/untitled folder/Audio 12.flac' snare", formats=False)
-    correct.add_argument("path", metavar="PATH", help="an archive file (absolute, or relative to here or to the archive)")
-    correct.add_argument("label", metavar="LABEL", help="a class (kick, snare, ...) or a fine label of the taxonomy")
+    correct.add_argument("path", metavar="PATH", help="an archive file (absolute, or relative to here or to the archive), "
+                         "or its entry in the rebuilt mirror")
+    correct.add_argument("label", metavar="LABEL", help="a class (kick, snare, ...), a fine label of the taxonomy, "
+                         "or non_drum / unsorted")
     correct.add_argument("--archive", help="archive folder (default: $DRUM_ARCHIVE_DIR or data/archive)")
     correct.add_argument("--mode", choices=LINK_MODES, help="how entries point at the originals")
 
