@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from drum_pipeline.models.rejection import SortingRules
+from drum_pipeline.words import counted
 
 NEAR_THRESHOLD = 0.1  # a confidence this close to the threshold could go either way
 PRESORTED_SHARE = 0.9  # a folder whose name and audio agree on this share of its files is pre-sorted
@@ -108,7 +109,8 @@ def _most_common(values: pd.Series) -> str:
 
 def folder_summary_line(summary: dict) -> str:
     """The folder report's summary in one sentence."""
-    return (f"{summary['presorted_files']} of {summary['files']} classified files "
-            f"({summary['presorted_share']:.0%}) sit in {summary.get('presorted_folders', 0)} folders the owner "
-            f"already sorted; {summary.get('one_class_folders', 0)} more folders hold one class under a name that "
-            f"does not say it, {summary.get('mixed_folders', 0)} are mixed")
+    folders = {state: summary.get(f"{state}_folders", 0) for state in ("presorted", "one_class", "mixed")}
+    return (f"{summary['presorted_files']} of {counted(summary['files'], 'classified file')} "
+            f"({summary['presorted_share']:.0%}) sit in {counted(folders['presorted'], 'folder')} the owner already "
+            f"sorted; {counted(folders['one_class'], 'more folder holds', 'more folders hold')} one class under a name "
+            f"that does not say it, {counted(folders['mixed'], 'is', 'are')} mixed")

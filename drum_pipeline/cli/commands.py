@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from drum_pipeline.config.settings import LINK_MODES, Settings
+from drum_pipeline.words import counted
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -40,7 +41,7 @@ def _run(args: argparse.Namespace) -> int:
     except StepFailed as exc:
         print(f"drum-pipeline: {exc}", file=sys.stderr)
         return 1
-    print(f"drum-pipeline: done in {report.runs} Dagster runs (Dagster home {home})", file=sys.stderr)
+    print(f"drum-pipeline: done in {counted(report.runs, 'Dagster run')} (Dagster home {home})", file=sys.stderr)
     summary = {**run_summary(settings), "trained": report.trained, "classified_packs": report.classified,
                "rebuilt": report.rebuilt}
     print(json.dumps(summary, indent=1) if args.format == "json" else format_summary(summary))
@@ -142,7 +143,7 @@ def _classify(args: argparse.Namespace) -> int:
     _print_table(shown.round({"confidence": 3}), args.format)
     failed = int((table["status"] == "error").sum())
     if failed and args.format == "table":
-        print(f"{failed} of {len(table)} files could not be read (status error)", file=sys.stderr)
+        print(f"{failed} of {counted(len(table), 'file')} could not be read (status error)", file=sys.stderr)
     return 0 if failed < len(table) and not missing else 1
 
 
@@ -202,8 +203,8 @@ def _rebuild(args: argparse.Namespace) -> int:
         print(f"plan: {int((changes['change'] == 'create').sum())} to create, "
               f"{int((changes['change'] == 'remove').sum())} to remove; {len(placed)} placed ({settings.link_mode}), "
               f"{int((placed['label'] == UNSORTED).sum())} of them unsorted, "
-              f"{int((ledger['status'] == 'duplicate').sum())} duplicates, "
-              f"{int((ledger['status'] == 'error').sum())} errors; nothing changed (--dry-run)", file=sys.stderr)
+              f"{counted(int((ledger['status'] == 'duplicate').sum()), 'duplicate')}, "
+              f"{counted(int((ledger['status'] == 'error').sum()), 'error')}; nothing changed (--dry-run)", file=sys.stderr)
     return 0
 
 
@@ -254,7 +255,7 @@ def _validate(args: argparse.Namespace) -> int:
                 problems.append(str(exc))
     for problem in problems:
         print(f"problem: {problem}")
-    print("all good" if not problems else f"{len(problems)} problem(s)", file=sys.stderr)
+    print("all good" if not problems else counted(len(problems), "problem"), file=sys.stderr)
     return 0 if not problems else 1
 
 
@@ -270,15 +271,15 @@ def _stats(args: argparse.Namespace) -> int:
     if layout.table_path("label_extraction").exists():
         labels = layout.read_table("label_extraction")
         print(f"tables in {layout.root / 'tables'}")
-        print(f"library {settings.library_dir}: {len(labels)} files")
+        print(f"library {settings.library_dir}: {counted(len(labels), 'file')}")
         print(pd.crosstab(labels["label"].replace("", "-"), labels["status"]).to_string(), end="\n\n")
         shown = True
     ledger_path = layout.table_path("rebuilt_archive")
     if ledger_path.exists():
         ledger = pd.read_parquet(ledger_path)
-        print(f"archive {settings.archive_dir}: {len(ledger)} files, "
-              f"{int((ledger['status'] == 'duplicate').sum())} duplicates, "
-              f"{int((ledger['status'] == 'error').sum())} errors, "
+        print(f"archive {settings.archive_dir}: {counted(len(ledger), 'file')}, "
+              f"{counted(int((ledger['status'] == 'duplicate').sum()), 'duplicate')}, "
+              f"{counted(int((ledger['status'] == 'error').sum()), 'error')}, "
               f"{int((ledger['label'] == 'unsorted').sum())} unsorted")
         placed = ledger[ledger["status"] == "placed"]
         if len(placed):
@@ -343,7 +344,8 @@ def _review(args: argparse.Namespace) -> int:
         shown = shown[["rank", "path", "label", "confidence", "score", "why"]]
         with pd.option_context("display.max_colwidth", 60, "display.width", 200):
             _print_table(shown, args.format)
-        print(f"{len(queue)} files worth a look; correct one with `drum-pipeline correct PATH LABEL`", file=sys.stderr)
+        print(f"{counted(len(queue), 'file')} worth a look; correct one with `drum-pipeline correct PATH LABEL`",
+              file=sys.stderr)
     else:
         _print_table(shown, args.format)
     return 0
@@ -442,8 +444,8 @@ def _demo(args: argparse.Namespace) -> int:
     target = Path(args.into).resolve()
     library = make_demo_library(target / "library", seed=args.seed, scale=args.scale)
     archive = make_demo_archive(target / "archive", seed=args.seed, scale=args.scale)
-    print(f"demo library: {len(library)} files in {target / 'library'}")
-    print(f"demo archive: {len(archive)} files in {target / 'archive'}")
+    print(f"demo library: {counted(len(library), 'file')} in {target / 'library'}")
+    print(f"demo archive: {counted(len(archive), 'file')} in {target / 'archive'}")
     return 0
 
 

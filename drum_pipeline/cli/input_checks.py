@@ -6,6 +6,7 @@ from __future__ import annotations
 from drum_pipeline.audio.folders import has_audio, scan_audio_files
 from drum_pipeline.labels.names import decide_label
 from drum_pipeline.labels.taxonomy import TaxonomyError, load_taxonomy
+from drum_pipeline.words import counted
 
 
 def input_problems(settings) -> list[str]:
@@ -25,6 +26,6 @@ def input_problems(settings) -> list[str]:
     if has_audio(settings.library_dir):
         files = scan_audio_files(settings.library_dir)
         if not any(decide_label(taxonomy, f.relpath).status == "labelled" for f in files):
-            problems.append(f"library folder {settings.library_dir}: none of its {len(files)} audio files is named "
-                            "as a drum (e.g. 'Kicks/Kick 01.wav'): the models learn from those names")
+            problems.append(f"library folder {settings.library_dir}: none of its {counted(len(files), 'audio file')} "
+                            "is named as a drum (e.g. 'Kicks/Kick 01.wav'): the models learn from those names")
     return problems

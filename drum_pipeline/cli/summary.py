@@ -7,6 +7,7 @@ import json
 import re
 
 from drum_pipeline.archive.index import INDEX_COLUMNS, UNSORTED
+from drum_pipeline.words import counted
 
 
 def reason_kind(reason: str) -> str:
@@ -60,14 +61,14 @@ def format_summary(summary: dict) -> str:
     """The summary as a few lines of text."""
     classes = ", ".join(f"{label} {count}" for label, count in sorted(summary["classes"].items())) or "none"
     reasons = ", ".join(f"{count} {kind}" for kind, count in summary["unsorted_by_reason"].items())
-    lines = [f"{summary['files']} files in {summary['packs']} packs: {classes}",
+    lines = [f"{counted(summary['files'], 'file')} in {counted(summary['packs'], 'pack')}: {classes}",
              f"unsorted {summary['unsorted']}" + (f" ({reasons})" if reasons else "")
              + f", duplicates {summary['duplicates']}, errors {summary['errors']}"]
     evaluation = summary["evaluation"]
     if evaluation.get("ensemble_accuracy") is not None:
         low, high = evaluation.get("ensemble_accuracy_interval") or (float("nan"), float("nan"))
         line = (f"evaluation: ensemble accuracy {evaluation['ensemble_accuracy']:.2f} (95% {low:.2f}-{high:.2f}) "
-                f"on {evaluation['test_files']} test files, macro-F1 {evaluation['ensemble_macro_f1']:.2f}")
+                f"on {counted(evaluation['test_files'], 'test file')}, macro-F1 {evaluation['ensemble_macro_f1']:.2f}")
         if evaluation.get("every_voice_ensemble_accuracy") is not None:
             line += f"; every voice, synthesized: {evaluation['every_voice_ensemble_accuracy']:.2f}"
         lines.append(line)
