@@ -1,9 +1,22 @@
 """What the user reads, on tiny hand-made indexes (no models): the folder report, the run summary
 against the mirror's ledger and `stats`, counts in the right number, and missing folders."""
 
+import os
+import subprocess
+import sys
+
+import pytest
+
 from drum_pipeline.archive.reports import folder_summary_line
+from drum_pipeline.cli.input_checks import input_problems
 from drum_pipeline.cli.summary import format_summary
+from drum_pipeline.config.settings import Settings
 from drum_pipeline.words import counted
+
+
+def _cli(env, *args):
+    return subprocess.run([sys.executable, "-m", "drum_pipeline.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=120)
 
 
 def test_counts_are_in_the_right_number():
@@ -20,3 +33,25 @@ def test_counts_are_in_the_right_number():
                                 "one_class_folders": 1, "mixed_folders": 0})
     assert line.startswith("1 of 1 classified file (100%) sit in 1 folder the owner already sorted; 1 more folder "
                            "holds one class") and "0 are mixed" in line
+
+
+def test_a_missing_folder_is_blamed_on_the_flag_or_the_variable_that_named_it(tmp_path):
+    missing = tmp_path / "missing"
+    settings = Settings.build(library_dir=str(tmp_path), archive_dir=str(missing), output_dir=str(tmp_path / "out"))
+    assert f"archive folder {missing} does not exist: check --archive" in input_problems(settings, {"archive"})
+    assert f"archive folder {missing} does not exist: check DRUM_ARCHIVE_DIR" in input_problems(settings)
+    validate = _cli({"DRUM_OUTPUT_DIR": str(tmp_path / "out")}, "validate", "--archive", str(missing))
+    assert validate.returncode == 1 and f"archive folder {missing} does not exist: check --archive" in validate.stdout
+
+
+@pytest.mark.parametrize("command", [["review"], ["stats"], ["stats", "--folders"], ["rebuild", "--dry-run"],
+                                     ["correct", "x.wav", "kick"]])
+def test_a_missing_archive_is_a_one_line_error(tmp_path, command):
+    missing = tmp_path / "missing"
+    env = {"DRUM_OUTPUT_DIR": str(tmp_path / "out"), "DAGSTER_HOME": str(tmp_path / "home")}
+    done = _cli(env, *command, "--archive", str(missing))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.splitlines() == [f"drum-pipeline: archive folder {missing} does not exist: check --archive"]
+    if command[0] in ("rebuild", "correct"):  # they would empty the mirror: the archive must exist, however named
+        done = _cli({**env, "DRUM_ARCHIVE_DIR": str(missing)}, *command)
+        assert done.returncode == 2 and done.stderr.strip().endswith("does not exist: check DRUM_ARCHIVE_DIR")

@@ -54,6 +54,7 @@ def test_a_missing_or_empty_archive_fails_in_seconds_with_one_line(make, tmp_pat
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and str(archive) in lines[0], done.stderr
+    assert make == "empty" or lines[0].endswith("check --archive")  # the flag named it, not DRUM_ARCHIVE_DIR
     assert "Traceback" not in done.stderr and not (tmp_path / "out").exists()
 
 

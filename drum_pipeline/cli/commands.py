@@ -25,7 +25,7 @@ def _run(args: argparse.Namespace) -> int:
                     ensure_demo_archive(settings.archive_dir, settings.archive_is_default, settings.seed)):
         if message:
             print(f"drum-pipeline: {message}", file=sys.stderr)
-    problems = input_problems(settings)
+    problems = input_problems(settings, _flagged_folders(args))
     for problem in problems:
         print(f"drum-pipeline: {problem}", file=sys.stderr)
     if problems:
@@ -48,10 +48,28 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.resolve(getattr(args, "library", None), getattr(args, "archive", None),
-                            getattr(args, "output", None), confidence_threshold=getattr(args, "threshold", None),
-                            link_mode=getattr(args, "mode", None))
+def _flagged_folders(args: argparse.Namespace) -> set[str]:
+    """The input folders (library, archive) that a command-line flag named."""
+    from drum_pipeline.cli.input_checks import INPUT_FOLDERS
+
+    return {name for name in INPUT_FOLDERS if getattr(args, name, None)}
+
+
+def _settings(args: argparse.Namespace, check_folders: bool = True, archive_needed: bool = False) -> Settings:
+    """The command's settings. A folder named by a flag must exist, and so must the archive for a
+    command that rebuilds the mirror (`archive_needed`: without it, every entry would go);
+    otherwise ValueError, which main prints in one line."""
+    from drum_pipeline.cli.input_checks import missing_folder
+
+    settings = Settings.resolve(getattr(args, "library", None), getattr(args, "archive", None),
+                                getattr(args, "output", None), confidence_threshold=getattr(args, "threshold", None),
+                                link_mode=getattr(args, "mode", None))
+    if check_folders:
+        flagged = _flagged_folders(args)
+        for name in sorted(flagged | ({"archive"} if archive_needed else set())):
+            if problem := missing_folder(settings, name, name in flagged):
+                raise ValueError(problem)
+    return settings
 
 
 def _thresholds(settings: Settings) -> dict:
@@ -181,7 +199,7 @@ def _rebuild(args: argparse.Namespace) -> int:
     from drum_pipeline.archive.rebuild import planned_changes, rebuild_from_index
     from drum_pipeline.models.rejection import sorting_rules_from
 
-    settings = _settings(args)
+    settings = _settings(args, archive_needed=True)
     index = settings.layout.read_partitions("archive_index", INDEX_COLUMNS)
     if index.empty and not settings.layout.table_path("rebuilt_archive").exists():
         print(f"drum-pipeline: no archive index in {settings.output_dir}: run `drum-pipeline run` first",
@@ -238,8 +256,8 @@ def _validate(args: argparse.Namespace) -> int:
         read_mapping,
     )
 
-    settings = _settings(args)
-    problems = input_problems(settings)
+    settings = _settings(args, check_folders=False)  # a missing folder is one of the problems listed
+    problems = input_problems(settings, _flagged_folders(args))
     try:
         classes = list(load_taxonomy(settings.taxonomy_path).classes)
     except TaxonomyError:
@@ -304,7 +322,7 @@ def _correct(args: argparse.Namespace) -> int:
     from drum_pipeline.defs.automation.freshness import report_corrected_packs
     from drum_pipeline.labels.taxonomy import load_taxonomy
 
-    settings = _settings(args)
+    settings = _settings(args, archive_needed=True)
     layout = settings.layout
     index = layout.read_partitions("archive_index")
     correction = add_correction(layout.corrections_path, index, settings.archive_dir,
