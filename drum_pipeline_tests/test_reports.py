@@ -5,13 +5,24 @@ import os
 import subprocess
 import sys
 
+import numpy as np
+import pandas as pd
 import pytest
 
-from drum_pipeline.archive.reports import folder_summary_line
+from drum_pipeline.archive.index import INDEX_COLUMNS
+from drum_pipeline.archive.reports import folder_report, folder_summary_line
 from drum_pipeline.cli.input_checks import input_problems
 from drum_pipeline.cli.summary import format_summary
 from drum_pipeline.config.settings import Settings
 from drum_pipeline.words import counted
+
+
+def _index(rows):
+    base = {column: "" for column in INDEX_COLUMNS} | {
+        "status": "ok", "confidence": 0.9, "model1_confidence": 0.9, "model2_confidence": 0.9, "drum_score": 0.9,
+        "novelty": 0.5, "duration": 0.4, "peak": 0.8, "size": 100, "folder_agrees": False}
+    rows = [base | {"pack": row["path"].split("/")[0], "label": row.get("predicted_label", "")} | row for row in rows]
+    return pd.DataFrame(rows, columns=INDEX_COLUMNS)
 
 
 def _cli(env, *args):
@@ -30,9 +41,26 @@ def test_counts_are_in_the_right_number():
     assert text.startswith("1 file in 1 pack: kick 1") and "on 1 test file," in text
     assert format_summary({**one, "files": 72, "packs": 3}).startswith("72 files in 3 packs:")
     line = folder_summary_line({"files": 1, "presorted_files": 1, "presorted_share": 1.0, "presorted_folders": 1,
-                                "one_class_folders": 1, "mixed_folders": 0})
+                                "one_class_folders": 1, "unsorted_folders": 2, "mixed_folders": 0})
     assert line.startswith("1 of 1 classified file (100%) sit in 1 folder the owner already sorted; 1 more folder "
-                           "holds one class") and "0 are mixed" in line
+                           "holds one class") and "2 are unsorted" in line and "0 are mixed" in line
+
+
+def test_the_folder_report_counts_unsorted_files_and_claims_nothing_for_a_plain_name():
+    index = _index(
+        [{"path": f"FX/Loops/loop {i}.wav", "predicted_label": label, "label": "unsorted",
+          "reason": "not like a drum one-shot (drum score 0.10 under 0.50)"}
+         for i, label in enumerate(["percussion", "percussion", "tom", "percussion", "tom"])]
+        + [{"path": f"FX/Kicks/kick {i}.wav", "predicted_label": "kick", "folder_label": "kick"} for i in range(3)]
+        + [{"path": f"FX/misc/{i}.wav", "predicted_label": label} for i, label in enumerate(["snare", "kick", "tom"])])
+    table, summary = folder_report(index)
+    row = table.set_index("folder").loc
+    assert row["FX/Loops", "audio_mix"] == "unsorted 5" and row["FX/Loops", "state"] == "unsorted"
+    assert row["FX/Loops", "suggested_label"] == "" and np.isnan(row["FX/Loops", "name_agrees"])
+    assert (row["FX/Kicks", "state"], row["FX/Kicks", "name_agrees"]) == ("pre-sorted", 1.0)
+    assert row["FX/misc", "state"] == "mixed" and np.isnan(row["FX/misc", "name_agrees"])
+    assert (summary["unsorted_folders"], summary["presorted_folders"], summary["mixed_folders"]) == (1, 1, 1)
+    assert "1 is unsorted" in folder_summary_line(summary)
 
 
 def test_a_missing_folder_is_blamed_on_the_flag_or_the_variable_that_named_it(tmp_path):
