@@ -10,10 +10,12 @@ import pandas as pd
 import pytest
 
 from drum_pipeline.archive.index import INDEX_COLUMNS
+from drum_pipeline.archive.rebuild import plan
 from drum_pipeline.archive.reports import folder_report, folder_summary_line
 from drum_pipeline.cli.input_checks import input_problems
-from drum_pipeline.cli.summary import format_summary
+from drum_pipeline.cli.summary import format_summary, run_summary
 from drum_pipeline.config.settings import Settings
+from drum_pipeline.models.rejection import SortingRules
 from drum_pipeline.words import counted
 
 
@@ -61,6 +63,38 @@ def test_the_folder_report_counts_unsorted_files_and_claims_nothing_for_a_plain_
     assert row["FX/misc", "state"] == "mixed" and np.isnan(row["FX/misc", "name_agrees"])
     assert (summary["unsorted_folders"], summary["presorted_folders"], summary["mixed_folders"]) == (1, 1, 1)
     assert "1 is unsorted" in folder_summary_line(summary)
+
+
+def test_the_run_summary_counts_what_the_mirror_and_stats_count(tmp_path):
+    """A file found in two packs is placed once: the summary, the ledger and `stats` agree on it."""
+    archive = tmp_path / "archive"
+    for name in ("P/a.wav", "P/b.wav", "P/broken.wav", "Q/a copy.wav", "Q/c.wav"):
+        (archive / name).parent.mkdir(parents=True, exist_ok=True)
+        (archive / name).write_bytes(b"x")
+    settings = Settings.build(library_dir=str(tmp_path / "library"), archive_dir=str(archive),
+                              output_dir=str(tmp_path / "out"))
+    index = _index([
+        {"path": "P/a.wav", "sha256": "1", "predicted_label": "kick"},
+        {"path": "P/b.wav", "sha256": "2", "predicted_label": "snare", "label": "unsorted", "confidence": 0.3,
+         "reason": "low confidence (0.30 under 0.50)"},
+        {"path": "P/broken.wav", "status": "error", "label": "unsorted", "error": "empty file (0 bytes)"},
+        {"path": "Q/a copy.wav", "sha256": "1", "predicted_label": "kick"},  # the bytes of P/a.wav
+        {"path": "Q/c.wav", "sha256": "3", "predicted_label": "hihat"},
+    ])
+    for pack in ("P", "Q"):
+        settings.layout.write_partition("archive_index", pack, index[index["pack"] == pack])
+    _, ledger = plan(index, archive, SortingRules(confidence_threshold=0.5))
+    settings.layout.write_table("rebuilt_archive", ledger)
+
+    summary = run_summary(settings)
+    placed = ledger[ledger["status"] == "placed"]
+    assert summary["classes"] == placed[placed["label"] != "unsorted"]["label"].value_counts().to_dict() \
+        == {"kick": 1, "hihat": 1}
+    assert summary["unsorted"] == 1 and summary["unsorted_by_reason"] == {"low confidence": 1}
+    assert (summary["duplicates"], summary["errors"], summary["files"], summary["packs"]) == (1, 1, 5, 2)
+    stats = _cli({"DRUM_OUTPUT_DIR": str(settings.output_dir), "DRUM_ARCHIVE_DIR": str(archive)}, "stats")
+    assert stats.returncode == 0, stats.stderr
+    assert f"archive {archive}: 5 files, 1 duplicate, 1 error, 1 unsorted" in stats.stdout
 
 
 def test_a_missing_folder_is_blamed_on_the_flag_or_the_variable_that_named_it(tmp_path):

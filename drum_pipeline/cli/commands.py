@@ -195,8 +195,9 @@ def _export(args: argparse.Namespace) -> int:
 def _rebuild(args: argparse.Namespace) -> int:
     """Regenerate the sorted mirror from the archive index alone (no models, no audio)."""
     from drum_pipeline.archive.corrections import read_corrections
-    from drum_pipeline.archive.index import INDEX_COLUMNS, UNSORTED, list_packs
+    from drum_pipeline.archive.index import INDEX_COLUMNS, list_packs
     from drum_pipeline.archive.rebuild import planned_changes, rebuild_from_index
+    from drum_pipeline.cli.summary import archive_counts
     from drum_pipeline.models.rejection import sorting_rules_from
 
     settings = _settings(args, archive_needed=True)
@@ -217,12 +218,12 @@ def _rebuild(args: argparse.Namespace) -> int:
     if args.dry_run:
         changes = planned_changes(ledger, settings.archive_dir, settings.layout.rebuilt_dir, settings.link_mode)
         _print_table(changes, args.format)
-        placed = ledger[ledger["status"] == "placed"]
+        counts = archive_counts(ledger)
         print(f"plan: {int((changes['change'] == 'create').sum())} to create, "
-              f"{int((changes['change'] == 'remove').sum())} to remove; {len(placed)} placed ({settings.link_mode}), "
-              f"{int((placed['label'] == UNSORTED).sum())} of them unsorted, "
-              f"{counted(int((ledger['status'] == 'duplicate').sum()), 'duplicate')}, "
-              f"{counted(int((ledger['status'] == 'error').sum()), 'error')}; nothing changed (--dry-run)", file=sys.stderr)
+              f"{int((changes['change'] == 'remove').sum())} to remove; "
+              f"{sum(counts['classes'].values()) + counts['unsorted']} placed ({settings.link_mode}), "
+              f"{counts['unsorted']} of them unsorted, {counted(counts['duplicates'], 'duplicate')}, "
+              f"{counted(counts['errors'], 'error')}; nothing changed (--dry-run)", file=sys.stderr)
     return 0
 
 
@@ -281,6 +282,8 @@ def _stats(args: argparse.Namespace) -> int:
     """The library and the archive at a glance, from the Parquet tables."""
     import pandas as pd
 
+    from drum_pipeline.cli.summary import archive_counts
+
     settings = _settings(args)
     layout = settings.layout
     if args.folders:
@@ -295,10 +298,10 @@ def _stats(args: argparse.Namespace) -> int:
     ledger_path = layout.table_path("rebuilt_archive")
     if ledger_path.exists():
         ledger = pd.read_parquet(ledger_path)
-        print(f"archive {settings.archive_dir}: {counted(len(ledger), 'file')}, "
-              f"{counted(int((ledger['status'] == 'duplicate').sum()), 'duplicate')}, "
-              f"{counted(int((ledger['status'] == 'error').sum()), 'error')}, "
-              f"{int((ledger['label'] == 'unsorted').sum())} unsorted")
+        counts = archive_counts(ledger)  # as the run's summary counts them
+        print(f"archive {settings.archive_dir}: {counted(counts['files'], 'file')}, "
+              f"{counted(counts['duplicates'], 'duplicate')}, {counted(counts['errors'], 'error')}, "
+              f"{counts['unsorted']} unsorted")
         placed = ledger[ledger["status"] == "placed"]
         if len(placed):
             print(pd.crosstab(placed["pack"], placed["label"], margins=True, margins_name="all").to_string())
