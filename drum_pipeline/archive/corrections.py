@@ -7,6 +7,9 @@ retraining), and joins the next retrain's training data, grouped by its archive 
 
 from __future__ import annotations
 
+import csv
+import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +21,9 @@ from drum_pipeline.labels.taxonomy import Taxonomy
 # deployed models said then (the "before" of the evaluation's table of corrected files)
 CORRECTION_COLUMNS = ["sha256", "label", "fine_label", "path", "pack", "model_label"]
 CORRECTION_SOURCE = "correction"
+UNSORTED = "unsorted"  # the index's label of a file the mirror leaves unsorted
+# Corrections that say "no drum one-shot": the file is unsorted in the index and the mirror, and no training drum.
+UNSORTED_LABELS = ("non_drum", UNSORTED)
 
 
 class CorrectionError(ValueError):
@@ -25,43 +31,102 @@ class CorrectionError(ValueError):
 
 
 def read_corrections(path: Path) -> pd.DataFrame:
-    """The corrections file (empty when there is none); the last line of a content hash wins."""
-    path = Path(path)
-    if not path.exists():
-        return pd.DataFrame(columns=CORRECTION_COLUMNS)
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = sorted(set(CORRECTION_COLUMNS[:2]) - set(table.columns))
-    if missing:
-        raise CorrectionError(f"{path}: the column(s) {', '.join(missing)} are missing")
-    table = table.reindex(columns=CORRECTION_COLUMNS, fill_value="")
-    return table[table["sha256"] != ""].drop_duplicates("sha256", keep="last").reset_index(drop=True)
+    """The usable lines of the corrections file (empty when there is none); the last line of a
+    content hash wins. Malformed lines are skipped (corrections_problems names them)."""
+    return _latest(_parse(path)[0])
 
 
 def corrections_problems(path: Path, taxonomy: Taxonomy) -> list[str]:
-    """One line per unusable line of a corrections file edited by hand (an unknown label)."""
-    problems = []
-    table = pd.read_csv(path, dtype=str, keep_default_na=False) if Path(path).exists() else pd.DataFrame()
-    for line, label in enumerate(table.get("label", []), start=2):
+    """One line per unusable line of a corrections file edited by hand (malformed, or an unknown label)."""
+    if not Path(path).exists():
+        return []
+    try:
+        table, malformed = _parse(path)
+    except CorrectionError as exc:
+        return [str(exc)]
+    problems = {line: why for line, _, why in malformed}
+    for line, label in zip(table["line"], table["label"], strict=True):
         try:
             resolve_label(taxonomy, label)
         except CorrectionError as exc:
-            problems.append(f"{path}, line {line}: {exc}")
-    return problems
+            problems[line] = str(exc)
+    return [f"{path}, line {line}: {why}" for line, why in sorted(problems.items())]
 
 
-def write_corrections(path: Path, table: pd.DataFrame) -> None:
-    write_atomic(Path(path), lambda tmp: table[CORRECTION_COLUMNS].to_csv(tmp, index=False))
+def _parse(path: Path) -> tuple[pd.DataFrame, list[tuple[int, bytes, str]]]:
+    """Every usable line of a corrections file (CORRECTION_COLUMNS and its number, `line`), and the
+    malformed ones as (number, bytes, why). Each line is parsed on its own, so a broken quote
+    spoils its line only; CorrectionError when the header lacks sha256 or label."""
+    path = Path(path)
+    rows, malformed, header = [], [], None
+    raw_lines = path.read_bytes().splitlines() if path.exists() else []
+    for number, raw in enumerate(raw_lines, start=1):
+        try:
+            text = raw.decode("utf-8").removeprefix("\ufeff")  # a spreadsheet's byte order mark
+            fields = next(csv.reader([text], strict=True), [])
+        except UnicodeDecodeError:
+            malformed.append((number, raw, "not UTF-8 text"))
+            continue
+        except csv.Error as exc:
+            if header is None:
+                raise CorrectionError(f"{path}, line {number}: the header is not CSV ({exc})") from None
+            malformed.append((number, raw, f"broken quotes ({exc})"))
+            continue
+        if header is not None and len(fields) > len(header):
+            malformed.append((number, raw, f"expected {len(header)} fields, saw {len(fields)}"))
+        elif not any(field.strip() for field in fields):
+            continue  # blank, or a spreadsheet's empty row
+        elif header is None:
+            header = fields
+            missing = [column for column in CORRECTION_COLUMNS[:2] if column not in header]
+            if missing:
+                raise CorrectionError(f"{path}: the column(s) {', '.join(missing)} are missing")
+        else:
+            row = dict(zip(header, fields + [""] * (len(header) - len(fields)), strict=True))
+            if row["sha256"]:
+                rows.append({**{column: row.get(column, "") for column in CORRECTION_COLUMNS}, "line": number})
+            else:
+                malformed.append((number, raw, "no sha256: the line names no file"))
+    return pd.DataFrame(rows, columns=[*CORRECTION_COLUMNS, "line"]), malformed
+
+
+def _latest(table: pd.DataFrame) -> pd.DataFrame:
+    """The last line of each content hash, without line numbers."""
+    return table.drop(columns="line").drop_duplicates("sha256", keep="last").reset_index(drop=True)
+
+
+def write_corrections(path: Path, table: pd.DataFrame, malformed: Iterable[bytes] = ()) -> None:
+    """The corrections as CSV; the `malformed` lines of a hand-edited file are kept at its end as
+    they were, for the user to mend (they stay skipped meanwhile)."""
+    def write(tmp):
+        table[CORRECTION_COLUMNS].to_csv(tmp, index=False)
+        with open(tmp, "ab") as out:
+            out.writelines(line + b"\n" for line in malformed)
+
+    write_atomic(Path(path), write)
+
+
+def _word(label: str) -> str:
+    return label.strip().lower().replace(" ", "_")  # "ride bell" is the fine label ride_bell
 
 
 def resolve_label(taxonomy: Taxonomy, label: str) -> tuple[str, str]:
-    """(class, fine label) of a canonical class or a fine label; CorrectionError when neither."""
-    word = label.strip().lower().replace(" ", "_")  # "ride bell" is the fine label ride_bell
+    """(label, fine label) as the corrections file keeps them: a canonical class, the class of a
+    fine label, or one of UNSORTED_LABELS (no fine label); CorrectionError when none."""
+    word = _word(label)
     if word in taxonomy.classes:
         return word, word if word in taxonomy.fine_to_class else ""
     if word in taxonomy.fine_to_class:
         return taxonomy.fine_to_class[word], word
-    raise CorrectionError(f"unknown label {label!r}: give a class ({', '.join(taxonomy.classes)}) "
-                          "or a fine label of the taxonomy")
+    if word in UNSORTED_LABELS:
+        return word, ""
+    raise CorrectionError(f"unknown label {label!r}: give a class ({', '.join(taxonomy.classes)}), "
+                          f"a fine label of the taxonomy, {' or '.join(UNSORTED_LABELS)}")
+
+
+def is_unsorted_label(label: str) -> bool:
+    """Whether a correction's label says the file is no drum one-shot (non_drum, unsorted)."""
+    return _word(label) in UNSORTED_LABELS
 
 
 def archive_relpath(archive_root: Path, given: str) -> str:
@@ -89,12 +154,36 @@ def _normalise(parts: tuple[str, ...]) -> list[str]:
     return out
 
 
+def mirror_original(given: str, archive_root: Path, rebuilt_root: Path, ledger_path: Path) -> str | None:
+    """The original archive file (absolute) that an entry of the rebuilt mirror stands for, or None
+    when `given` is not in the mirror: a symlink's target, else (a hard link or a copy) the
+    ledger's archive path of that target. CorrectionError when the ledger does not list it."""
+    root = Path(rebuilt_root).resolve()
+    path = Path(given).expanduser().absolute()
+    path = path.parent.resolve() / path.name  # the mirror's folders are real ones; only the entry is a link
+    if not path.is_relative_to(root) or path == root:
+        return None
+    if path.is_symlink():
+        return str(path.parent / os.readlink(path))  # an absolute target stays as it is
+    target = path.relative_to(root).as_posix()
+    columns = ["path", "status", "target"]
+    ledger = pd.read_parquet(ledger_path, columns=columns) if Path(ledger_path).exists() else pd.DataFrame(columns=columns)
+    rows = ledger[(ledger["status"] == "placed") & (ledger["target"] == target)]
+    if rows.empty:
+        raise CorrectionError(f"{given}: not an entry of the rebuilt mirror {root} (run `drum-pipeline rebuild`, "
+                              "or give the file's path in the archive)")
+    return str(Path(archive_root).absolute() / rows.iloc[0]["path"])
+
+
 def add_correction(corrections_path: Path, index: pd.DataFrame, archive_root: Path, taxonomy: Taxonomy,
-                   given_path: str, label: str) -> dict:
-    """Record `label` for the archive file at `given_path`; returns the correction. Nothing is
-    written when the label is unknown, the path is outside the archive or not in the index."""
+                   given_path: str, label: str, rebuilt_root: Path | None = None,
+                   ledger_path: Path | None = None) -> dict:
+    """Record `label` for the archive file at `given_path` (or, with `rebuilt_root` and its ledger,
+    the original of an entry of the mirror); returns the correction. Nothing is written when the
+    label is unknown, the path is outside the archive or not in the index."""
     label, fine = resolve_label(taxonomy, label)
-    relpath = archive_relpath(archive_root, given_path)
+    original = mirror_original(given_path, archive_root, rebuilt_root, ledger_path) if rebuilt_root else None
+    relpath = archive_relpath(archive_root, original or given_path)
     rows = index[index["path"] == relpath] if len(index) else index
     if rows.empty:
         raise CorrectionError(f"{relpath}: not in the archive index (run the pipeline first, or check the path)")
@@ -103,15 +192,17 @@ def add_correction(corrections_path: Path, index: pd.DataFrame, archive_root: Pa
         raise CorrectionError(f"{relpath}: status {row['status']} in the index: only classified files can be corrected")
     correction = {"sha256": row["sha256"], "label": label, "fine_label": fine, "path": relpath,
                   "pack": row["pack"], "model_label": row["predicted_label"] or ""}
-    table = read_corrections(corrections_path)
+    table, malformed = _parse(corrections_path)
+    table = _latest(table)
     table = pd.concat([table[table["sha256"] != row["sha256"]], pd.DataFrame([correction])], ignore_index=True)
-    write_corrections(corrections_path, table)
+    write_corrections(corrections_path, table, [line for _, line, _ in malformed])
     return correction
 
 
 def apply_corrections(index: pd.DataFrame, corrections: pd.DataFrame) -> pd.DataFrame:
     """The index with corrected files' label and fine label set by hand and `label_source`
-    `correction` (`model` elsewhere); the models' own columns are kept."""
+    `correction` (`model` elsewhere); the models' own columns are kept. A file corrected to
+    non_drum or unsorted is `unsorted`, with that as its reason."""
     index = index.copy()
     if "label_source" not in index.columns:
         index["label_source"] = "model"
@@ -119,23 +210,25 @@ def apply_corrections(index: pd.DataFrame, corrections: pd.DataFrame) -> pd.Data
         return index
     by_hash = corrections.set_index("sha256")
     hit = index["sha256"].isin(by_hash.index) & index["status"].isin(["ok", "duplicate"])
-    hashes = index.loc[hit, "sha256"]
-    index.loc[hit, "label"] = hashes.map(by_hash["label"]).to_numpy()
-    index.loc[hit, "fine_label"] = hashes.map(by_hash["fine_label"]).to_numpy()
-    index.loc[hit, "reason"] = ""
+    given = index.loc[hit, "sha256"].map(by_hash["label"])
+    unsorted = given.map(is_unsorted_label)
+    index.loc[hit, "label"] = given.where(~unsorted, UNSORTED).to_numpy()
+    index.loc[hit, "fine_label"] = index.loc[hit, "sha256"].map(by_hash["fine_label"]).where(~unsorted, "").to_numpy()
+    index.loc[hit, "reason"] = ("corrected by hand: " + given).where(unsorted, "").to_numpy()
     index.loc[hit, "label_source"] = CORRECTION_SOURCE
     return index
 
 
 def corrected_training_rows(corrections: pd.DataFrame, archive_root: Path) -> pd.DataFrame:
-    """The corrected archive files that are still where they were corrected, as labelled training
-    material (label_extraction's columns, with absolute paths, source `correction` and the archive
-    pack as group)."""
+    """The archive files corrected to a drum class that are still where they were corrected, as
+    labelled training material (label_extraction's columns, with absolute paths, source
+    `correction` and the archive pack as group). Files corrected to non_drum or unsorted are no
+    training drums."""
     columns = ["path", "sha256", "fine_label", "label", "status", "rule", "source", "group"]
     rows = []
     for c in corrections.drop_duplicates("sha256", keep="last").itertuples(index=False):
         path = Path(archive_root).absolute() / c.path
-        if c.path and path.is_file():
+        if c.path and path.is_file() and not is_unsorted_label(c.label):
             rows.append({"path": str(path), "sha256": c.sha256, "fine_label": c.fine_label or c.label,
                          "label": c.label, "status": "labelled", "rule": "corrected by hand",
                          "source": CORRECTION_SOURCE, "group": f"archive/{c.pack}"})

@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from drum_pipeline.archive.corrections import apply_corrections
+from drum_pipeline.archive.corrections import UNSORTED, apply_corrections
 from drum_pipeline.audio.feature_cache import FeatureCache, extract_missing, feature_matrix
 from drum_pipeline.audio.features import FeatureParams
 from drum_pipeline.audio.folders import AudioFile, fingerprint, scan_audio_files
@@ -29,7 +29,6 @@ from drum_pipeline.models.store import DEPLOYED, ModelMismatchError, model_dir
 from drum_pipeline.progress import StageTimes
 
 ROOT_PACK = "(archive root)"
-UNSORTED = "unsorted"
 INDEX_COLUMNS = [
     "path", "pack", "sha256", "status", "label", "fine_label", "confidence", "predicted_label", "reason",
     "model1_label", "model1_confidence", "model2_label", "model2_confidence", "drum_score", "novelty",

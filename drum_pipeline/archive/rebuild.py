@@ -63,7 +63,7 @@ def plan(index: pd.DataFrame, archive_root: Path, rules: SortingRules = SortingR
                            "duplicate_of": row.duplicate_of or placed_by_hash[row.sha256]})
             continue
         corrected = getattr(row, "label_source", "") == "correction"
-        reason = "" if corrected else reason_of(row, rules)
+        reason = (row.reason or "") if corrected else reason_of(row, rules)  # corrected to non_drum: why it is unsorted
         label = row.label if corrected else UNSORTED if reason else row.predicted_label
         target = _free_target(_target(label, row.pack, row.path), taken)
         taken.add(target.lower())

@@ -8,7 +8,9 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
+from drum_pipeline.archive.corrections import UNSORTED
 from drum_pipeline.models.rejection import SortingRules
+from drum_pipeline.words import counted
 
 NEAR_THRESHOLD = 0.1  # a confidence this close to the threshold could go either way
 PRESORTED_SHARE = 0.9  # a folder whose name and audio agree on this share of its files is pre-sorted
@@ -16,6 +18,7 @@ REVIEW_COLUMNS = ["rank", "path", "label", "predicted_label", "confidence", "mod
                   "folder_label", "novelty", "score", "why", "uri"]
 FOLDER_COLUMNS = ["folder", "pack", "files", "name_claims", "audio_mix", "maker", "name_agrees", "state",
                   "suggested_label"]
+FOLDER_STATES = ("pre-sorted", "one class", "unsorted", "mixed")
 
 
 def review_queue(index: pd.DataFrame, archive_root: Path, rules: SortingRules = SortingRules()) -> pd.DataFrame:
@@ -52,37 +55,32 @@ def review_queue(index: pd.DataFrame, archive_root: Path, rules: SortingRules = 
     return queue[REVIEW_COLUMNS].round({"confidence": 3, "novelty": 2})
 
 
-def audio_labels(index: pd.DataFrame) -> pd.Series:
-    """What the audio says of each row: the models' class, or the user's where corrected."""
-    labels = index["predicted_label"].fillna("")
-    if "label_source" in index.columns:
-        labels = labels.where(index["label_source"] != "correction", index["label"])
-    return labels
-
-
 def folder_report(index: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     """Per folder holding classified files: what its name claims (the nearest folder name the
-    taxonomy reads, as the index's folder_label), the class mix of its audio, the maker, the share
-    of files where name and audio agree, its state and the suggested class; and a summary.
+    taxonomy reads, as the index's folder_label), the mix of its files' labels (classes and
+    `unsorted`, corrections included), the maker, the share of files where name and audio agree
+    (NaN when the name claims nothing), its state and the suggested class; and a summary.
 
     States: `pre-sorted` (the name claims a class and at least PRESORTED_SHARE of the audio
-    agrees), `one class` (no such name, but that share of the audio is one class), `mixed`.
-    The suggested class is the claim of a pre-sorted folder, the class of a one-class folder,
-    and empty for a mixed one (sort it file by file)."""
+    agrees), `one class` (no such name, but that share of the audio is one class), `unsorted`
+    (that share is unsorted: no drum one-shots, or too doubtful), `mixed`. The suggested class
+    is the claim of a pre-sorted folder, the class of a one-class folder, and empty for the
+    others (sort a mixed one file by file)."""
     rows = index[index["status"].isin(["ok", "duplicate"])].copy() if len(index) else pd.DataFrame()
     if rows.empty:
         return pd.DataFrame(columns=FOLDER_COLUMNS), {"folders": 0, "files": 0, "presorted_files": 0,
                                                       "presorted_share": 0.0}
-    rows["audio"] = audio_labels(rows)
     rows["folder"] = [str(PurePosixPath(p).parent) for p in rows["path"]]
     report = []
     for folder, group in rows.groupby("folder", sort=True):
-        mix = group["audio"].value_counts()
+        mix = group["label"].value_counts()
         claim = _most_common(group["folder_label"])
-        agrees = float((group["audio"] == claim).mean()) if claim else 0.0
+        agrees = float((group["label"] == claim).mean()) if claim else np.nan
         top_share = float(mix.iloc[0] / len(group))
         if claim and agrees >= PRESORTED_SHARE:
             state, suggested = "pre-sorted", claim
+        elif top_share >= PRESORTED_SHARE and mix.index[0] == UNSORTED:
+            state, suggested = "unsorted", ""
         elif top_share >= PRESORTED_SHARE:
             state, suggested = "one class", str(mix.index[0])
         else:
@@ -96,7 +94,7 @@ def folder_report(index: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     summary = {"folders": len(table), "files": int(table["files"].sum()), "presorted_files": presorted,
                "presorted_share": round(presorted / max(int(table["files"].sum()), 1), 3),
                **{f"{state.replace(' ', '_').replace('-', '')}_folders": int((table["state"] == state).sum())
-                  for state in ("pre-sorted", "one class", "mixed")}}
+                  for state in FOLDER_STATES}}
     return table, summary
 
 
@@ -108,7 +106,9 @@ def _most_common(values: pd.Series) -> str:
 
 def folder_summary_line(summary: dict) -> str:
     """The folder report's summary in one sentence."""
-    return (f"{summary['presorted_files']} of {summary['files']} classified files "
-            f"({summary['presorted_share']:.0%}) sit in {summary.get('presorted_folders', 0)} folders the owner "
-            f"already sorted; {summary.get('one_class_folders', 0)} more folders hold one class under a name that "
-            f"does not say it, {summary.get('mixed_folders', 0)} are mixed")
+    folders = {state: summary.get(f"{state}_folders", 0) for state in ("presorted", "one_class", "unsorted", "mixed")}
+    return (f"{summary['presorted_files']} of {counted(summary['files'], 'classified file')} "
+            f"({summary['presorted_share']:.0%}) sit in {counted(folders['presorted'], 'folder')} the owner already "
+            f"sorted; {counted(folders['one_class'], 'more folder holds', 'more folders hold')} one class under a name "
+            f"that does not say it, {counted(folders['unsorted'], 'is', 'are')} unsorted (no drum one-shots, or too "
+            f"doubtful), {counted(folders['mixed'], 'is', 'are')} mixed")

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from drum_pipeline.config.settings import LINK_MODES, Settings
+from drum_pipeline.words import counted
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -24,7 +25,7 @@ def _run(args: argparse.Namespace) -> int:
                     ensure_demo_archive(settings.archive_dir, settings.archive_is_default, settings.seed)):
         if message:
             print(f"drum-pipeline: {message}", file=sys.stderr)
-    problems = input_problems(settings)
+    problems = input_problems(settings, _flagged_folders(args))
     for problem in problems:
         print(f"drum-pipeline: {problem}", file=sys.stderr)
     if problems:
@@ -40,17 +41,35 @@ def _run(args: argparse.Namespace) -> int:
     except StepFailed as exc:
         print(f"drum-pipeline: {exc}", file=sys.stderr)
         return 1
-    print(f"drum-pipeline: done in {report.runs} Dagster runs (Dagster home {home})", file=sys.stderr)
+    print(f"drum-pipeline: done in {counted(report.runs, 'Dagster run')} (Dagster home {home})", file=sys.stderr)
     summary = {**run_summary(settings), "trained": report.trained, "classified_packs": report.classified,
                "rebuilt": report.rebuilt}
     print(json.dumps(summary, indent=1) if args.format == "json" else format_summary(summary))
     return 0
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.resolve(getattr(args, "library", None), getattr(args, "archive", None),
-                            getattr(args, "output", None), confidence_threshold=getattr(args, "threshold", None),
-                            link_mode=getattr(args, "mode", None))
+def _flagged_folders(args: argparse.Namespace) -> set[str]:
+    """The input folders (library, archive) that a command-line flag named."""
+    from drum_pipeline.cli.input_checks import INPUT_FOLDERS
+
+    return {name for name in INPUT_FOLDERS if getattr(args, name, None)}
+
+
+def _settings(args: argparse.Namespace, check_folders: bool = True, archive_needed: bool = False) -> Settings:
+    """The command's settings. A folder named by a flag must exist, and so must the archive for a
+    command that rebuilds the mirror (`archive_needed`: without it, every entry would go);
+    otherwise ValueError, which main prints in one line."""
+    from drum_pipeline.cli.input_checks import missing_folder
+
+    settings = Settings.resolve(getattr(args, "library", None), getattr(args, "archive", None),
+                                getattr(args, "output", None), confidence_threshold=getattr(args, "threshold", None),
+                                link_mode=getattr(args, "mode", None))
+    if check_folders:
+        flagged = _flagged_folders(args)
+        for name in sorted(flagged | ({"archive"} if archive_needed else set())):
+            if problem := missing_folder(settings, name, name in flagged):
+                raise ValueError(problem)
+    return settings
 
 
 def _thresholds(settings: Settings) -> dict:
@@ -142,7 +161,7 @@ def _classify(args: argparse.Namespace) -> int:
     _print_table(shown.round({"confidence": 3}), args.format)
     failed = int((table["status"] == "error").sum())
     if failed and args.format == "table":
-        print(f"{failed} of {len(table)} files could not be read (status error)", file=sys.stderr)
+        print(f"{failed} of {counted(len(table), 'file')} could not be read (status error)", file=sys.stderr)
     return 0 if failed < len(table) and not missing else 1
 
 
@@ -176,11 +195,12 @@ def _export(args: argparse.Namespace) -> int:
 def _rebuild(args: argparse.Namespace) -> int:
     """Regenerate the sorted mirror from the archive index alone (no models, no audio)."""
     from drum_pipeline.archive.corrections import read_corrections
-    from drum_pipeline.archive.index import INDEX_COLUMNS, UNSORTED, list_packs
+    from drum_pipeline.archive.index import INDEX_COLUMNS, list_packs
     from drum_pipeline.archive.rebuild import planned_changes, rebuild_from_index
+    from drum_pipeline.cli.summary import archive_counts
     from drum_pipeline.models.rejection import sorting_rules_from
 
-    settings = _settings(args)
+    settings = _settings(args, archive_needed=True)
     index = settings.layout.read_partitions("archive_index", INDEX_COLUMNS)
     if index.empty and not settings.layout.table_path("rebuilt_archive").exists():
         print(f"drum-pipeline: no archive index in {settings.output_dir}: run `drum-pipeline run` first",
@@ -198,12 +218,12 @@ def _rebuild(args: argparse.Namespace) -> int:
     if args.dry_run:
         changes = planned_changes(ledger, settings.archive_dir, settings.layout.rebuilt_dir, settings.link_mode)
         _print_table(changes, args.format)
-        placed = ledger[ledger["status"] == "placed"]
+        counts = archive_counts(ledger)
         print(f"plan: {int((changes['change'] == 'create').sum())} to create, "
-              f"{int((changes['change'] == 'remove').sum())} to remove; {len(placed)} placed ({settings.link_mode}), "
-              f"{int((placed['label'] == UNSORTED).sum())} of them unsorted, "
-              f"{int((ledger['status'] == 'duplicate').sum())} duplicates, "
-              f"{int((ledger['status'] == 'error').sum())} errors; nothing changed (--dry-run)", file=sys.stderr)
+              f"{int((changes['change'] == 'remove').sum())} to remove; "
+              f"{sum(counts['classes'].values()) + counts['unsorted']} placed ({settings.link_mode}), "
+              f"{counts['unsorted']} of them unsorted, {counted(counts['duplicates'], 'duplicate')}, "
+              f"{counted(counts['errors'], 'error')}; nothing changed (--dry-run)", file=sys.stderr)
     return 0
 
 
@@ -237,8 +257,8 @@ def _validate(args: argparse.Namespace) -> int:
         read_mapping,
     )
 
-    settings = _settings(args)
-    problems = input_problems(settings)
+    settings = _settings(args, check_folders=False)  # a missing folder is one of the problems listed
+    problems = input_problems(settings, _flagged_folders(args))
     try:
         classes = list(load_taxonomy(settings.taxonomy_path).classes)
     except TaxonomyError:
@@ -254,13 +274,15 @@ def _validate(args: argparse.Namespace) -> int:
                 problems.append(str(exc))
     for problem in problems:
         print(f"problem: {problem}")
-    print("all good" if not problems else f"{len(problems)} problem(s)", file=sys.stderr)
+    print("all good" if not problems else counted(len(problems), "problem"), file=sys.stderr)
     return 0 if not problems else 1
 
 
 def _stats(args: argparse.Namespace) -> int:
     """The library and the archive at a glance, from the Parquet tables."""
     import pandas as pd
+
+    from drum_pipeline.cli.summary import archive_counts
 
     settings = _settings(args)
     layout = settings.layout
@@ -270,16 +292,16 @@ def _stats(args: argparse.Namespace) -> int:
     if layout.table_path("label_extraction").exists():
         labels = layout.read_table("label_extraction")
         print(f"tables in {layout.root / 'tables'}")
-        print(f"library {settings.library_dir}: {len(labels)} files")
+        print(f"library {settings.library_dir}: {counted(len(labels), 'file')}")
         print(pd.crosstab(labels["label"].replace("", "-"), labels["status"]).to_string(), end="\n\n")
         shown = True
     ledger_path = layout.table_path("rebuilt_archive")
     if ledger_path.exists():
         ledger = pd.read_parquet(ledger_path)
-        print(f"archive {settings.archive_dir}: {len(ledger)} files, "
-              f"{int((ledger['status'] == 'duplicate').sum())} duplicates, "
-              f"{int((ledger['status'] == 'error').sum())} errors, "
-              f"{int((ledger['label'] == 'unsorted').sum())} unsorted")
+        counts = archive_counts(ledger)  # as the run's summary counts them
+        print(f"archive {settings.archive_dir}: {counted(counts['files'], 'file')}, "
+              f"{counted(counts['duplicates'], 'duplicate')}, {counted(counts['errors'], 'error')}, "
+              f"{counts['unsorted']} unsorted")
         placed = ledger[ledger["status"] == "placed"]
         if len(placed):
             print(pd.crosstab(placed["pack"], placed["label"], margins=True, margins_name="all").to_string())
@@ -292,8 +314,9 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _correct(args: argparse.Namespace) -> int:
-    """Give an archive file the right label by hand (a class or a fine label). The index and the
-    rebuilt mirror change at once (no decoding, no retraining); the next retrain learns from it.
+    """Give an archive file (or its entry in the rebuilt mirror) the right label by hand: a class, a
+    fine label, or non_drum / unsorted. The index and the rebuilt mirror change at once (no
+    decoding, no retraining); the next retrain learns from a corrected drum.
     The correction is kept in DRUM_OUTPUT_DIR/corrections.csv by content hash: it survives renames."""
     import dagster as dg
 
@@ -302,11 +325,12 @@ def _correct(args: argparse.Namespace) -> int:
     from drum_pipeline.defs.automation.freshness import report_corrected_packs
     from drum_pipeline.labels.taxonomy import load_taxonomy
 
-    settings = _settings(args)
+    settings = _settings(args, archive_needed=True)
     layout = settings.layout
     index = layout.read_partitions("archive_index")
     correction = add_correction(layout.corrections_path, index, settings.archive_dir,
-                                load_taxonomy(settings.taxonomy_path), args.path, args.label)
+                                load_taxonomy(settings.taxonomy_path), args.path, args.label,
+                                layout.rebuilt_dir, layout.table_path("rebuilt_archive"))
     corrections = read_corrections(layout.corrections_path)
     packs = sorted(set(index.loc[index["sha256"] == correction["sha256"], "pack"]))
     for pack in packs:  # the index changes at once: no decoding, no models
@@ -341,7 +365,8 @@ def _review(args: argparse.Namespace) -> int:
         shown = shown[["rank", "path", "label", "confidence", "score", "why"]]
         with pd.option_context("display.max_colwidth", 60, "display.width", 200):
             _print_table(shown, args.format)
-        print(f"{len(queue)} files worth a look; correct one with `drum-pipeline correct PATH LABEL`", file=sys.stderr)
+        print(f"{counted(len(queue), 'file')} worth a look; correct one with `drum-pipeline correct PATH LABEL`",
+              file=sys.stderr)
     else:
         _print_table(shown, args.format)
     return 0
@@ -440,8 +465,8 @@ def _demo(args: argparse.Namespace) -> int:
     target = Path(args.into).resolve()
     library = make_demo_library(target / "library", seed=args.seed, scale=args.scale)
     archive = make_demo_archive(target / "archive", seed=args.seed, scale=args.scale)
-    print(f"demo library: {len(library)} files in {target / 'library'}")
-    print(f"demo archive: {len(archive)} files in {target / 'archive'}")
+    print(f"demo library: {counted(len(library), 'file')} in {target / 'library'}")
+    print(f"demo archive: {counted(len(archive), 'file')} in {target / 'archive'}")
     return 0
 
 
@@ -536,8 +561,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     correct = command("correct", _correct, "label an archive file by hand (index and mirror at once; retrain learns)",
                       "drum-pipeline correct 'Downloads/untitled folder/Audio 12.flac' snare", formats=False)
-    correct.add_argument("path", metavar="PATH", help="an archive file (absolute, or relative to here or to the archive)")
-    correct.add_argument("label", metavar="LABEL", help="a class (kick, snare, ...) or a fine label of the taxonomy")
+    correct.add_argument("path", metavar="PATH", help="an archive file (absolute, or relative to here or to the archive), "
+                         "or its entry in the rebuilt mirror")
+    correct.add_argument("label", metavar="LABEL", help="a class (kick, snare, ...), a fine label of the taxonomy, "
+                         "or non_drum / unsorted")
     correct.add_argument("--archive", help="archive folder (default: $DRUM_ARCHIVE_DIR or data/archive)")
     correct.add_argument("--mode", choices=LINK_MODES, help="how entries point at the originals")
 

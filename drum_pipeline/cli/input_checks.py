@@ -3,19 +3,39 @@ taxonomy that loads, and a library with labelled drums (by name only, no audio r
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from drum_pipeline.audio.folders import has_audio, scan_audio_files
 from drum_pipeline.labels.names import decide_label
 from drum_pipeline.labels.taxonomy import TaxonomyError, load_taxonomy
+from drum_pipeline.words import counted
+
+INPUT_FOLDERS = ("library", "archive")
 
 
-def input_problems(settings) -> list[str]:
-    """One line per problem that would make a run fail, each with its fix; [] when all is well."""
+def missing_folder(settings, name: str, by_flag: bool) -> str:
+    """Why the input folder `name` (library or archive) cannot be used when it does not exist, with
+    the fix: the flag that named it (`by_flag`), else its variable; '' when it exists."""
+    folder = getattr(settings, f"{name}_dir")
+    if folder.is_dir():
+        return ""
+    if by_flag:
+        fix = f"check --{name}"
+    elif getattr(settings, f"{name}_is_default"):
+        fix = "run `drum-pipeline run` (it synthesizes the demo)"
+    else:
+        fix = f"check DRUM_{name.upper()}_DIR"
+    return f"{name} folder {folder} does not exist: {fix}"
+
+
+def input_problems(settings, flags: Collection[str] = ()) -> list[str]:
+    """One line per problem that would make a run fail, each with its fix; [] when all is well.
+    `flags`: the input folders named by a command-line flag."""
     problems = []
-    for name, folder, default in (("library", settings.library_dir, settings.library_is_default),
-                                  ("archive", settings.archive_dir, settings.archive_is_default)):
-        if not folder.is_dir():
-            fix = "run `drum-pipeline run` (it synthesizes the demo)" if default else "check DRUM_" + name.upper() + "_DIR"
-            problems.append(f"{name} folder {folder} does not exist: {fix}")
+    for name in INPUT_FOLDERS:
+        folder = getattr(settings, f"{name}_dir")
+        if missing := missing_folder(settings, name, name in flags):
+            problems.append(missing)
         elif not has_audio(folder):
             problems.append(f"{name} folder {folder} holds no audio files: put samples there or name another folder")
     try:
@@ -25,6 +45,6 @@ def input_problems(settings) -> list[str]:
     if has_audio(settings.library_dir):
         files = scan_audio_files(settings.library_dir)
         if not any(decide_label(taxonomy, f.relpath).status == "labelled" for f in files):
-            problems.append(f"library folder {settings.library_dir}: none of its {len(files)} audio files is named "
-                            "as a drum (e.g. 'Kicks/Kick 01.wav'): the models learn from those names")
+            problems.append(f"library folder {settings.library_dir}: none of its {counted(len(files), 'audio file')} "
+                            "is named as a drum (e.g. 'Kicks/Kick 01.wav'): the models learn from those names")
     return problems

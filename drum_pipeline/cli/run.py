@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from drum_pipeline.config.settings import Settings
+from drum_pipeline.words import counted
 
 
 class StepFailed(RuntimeError):
@@ -66,7 +67,7 @@ def run_pipeline(settings: Settings, run_config: dict, force: bool = False,
             selection = (dg.AssetSelection.assets(*stale).downstream() & dg.AssetSelection.assets(*training_keys))
             keys = sorted(selection.resolve(graph), key=lambda key: key.to_user_string())
             report.trained = [key.to_user_string() for key in keys]
-            execute("drum_pipeline", f"materializing {len(keys)} stale or missing assets: "
+            execute("drum_pipeline", f"materializing {counted(len(keys), 'stale or missing asset')}: "
                     + ", ".join(report.trained), asset_selection=keys)
         else:
             say("drum-pipeline: the models are up to date (nothing to train)")
@@ -84,7 +85,7 @@ def run_pipeline(settings: Settings, run_config: dict, force: bool = False,
             execute(ARCHIVE_JOB, f"classifying {len(span)} packs ({span[0]} ... {span[-1]})" if len(span) > 1
                     else f"classifying pack {span[0]}", tags=range_tags(span[0], span[-1]))
         if not report.classified:
-            say(f"drum-pipeline: all {len(order)} packs are classified and unchanged")
+            say(f"drum-pipeline: {counted(len(order), 'pack is', 'packs are')} classified and unchanged")
 
         rebuild = [dg.AssetKey(name) for name in ("rebuilt_archive", "review_queue", "folder_report")]
         if (force or report.classified or mirror_packs_changed(instance, fingerprints)

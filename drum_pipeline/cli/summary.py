@@ -1,12 +1,15 @@
-"""What a run produced, in a few lines (or as data): counts per class from the archive index,
-unsorted files by reason, errors, the evaluation's headline figures and where the outputs are."""
+"""What a run produced, in a few lines (or as data): counts per class as the rebuilt archive holds
+them, unsorted files by reason, errors, the evaluation's headline figures and where the outputs are."""
 
 from __future__ import annotations
 
 import json
 import re
 
+import pandas as pd
+
 from drum_pipeline.archive.index import INDEX_COLUMNS, UNSORTED
+from drum_pipeline.words import counted
 
 
 def reason_kind(reason: str) -> str:
@@ -14,20 +17,37 @@ def reason_kind(reason: str) -> str:
     return re.split(r"[(:]| \d", reason, maxsplit=1)[0].strip()
 
 
-def run_summary(settings) -> dict:
-    """The summary of `settings`' outputs; its counts add up to the rows of the archive index."""
-    layout = settings.layout
-    index = layout.read_partitions("archive_index", INDEX_COLUMNS)
-    ok = index[index["status"] == "ok"]
-    unsorted = ok[ok["label"] == UNSORTED]
-    summary = {
-        "files": len(index),
-        "classes": {str(k): int(v) for k, v in ok[ok["label"] != UNSORTED]["label"].value_counts().items()},
+def archive_table(layout) -> pd.DataFrame:
+    """The rebuilt archive's ledger, or the archive index before the first rebuild."""
+    ledger = layout.table_path("rebuilt_archive")
+    return pd.read_parquet(ledger) if ledger.exists() else layout.read_partitions("archive_index", INDEX_COLUMNS)
+
+
+def archive_counts(table: pd.DataFrame) -> dict:
+    """Files, files per class, unsorted files (and by reason), duplicates, errors, skipped files and
+    packs of the ledger (or of the index: its `ok` rows for the ledger's `placed`). They add up to
+    its rows. The ledger counts a file found in two packs once, as the mirror does; the index twice."""
+    placed = table[table["status"].isin(["placed", "ok"])]
+    unsorted = placed[placed["label"] == UNSORTED]
+    statuses = table["status"].value_counts()
+    return {
+        "files": len(table),
+        "classes": {str(k): int(v) for k, v in placed[placed["label"] != UNSORTED]["label"].value_counts().items()},
         "unsorted": len(unsorted),
         "unsorted_by_reason": {str(k): int(v) for k, v in unsorted["reason"].map(reason_kind).value_counts().items()},
-        "duplicates": int((index["status"] == "duplicate").sum()),
-        "errors": int((index["status"] == "error").sum()),
-        "packs": int(index["pack"].nunique()),
+        "duplicates": int(statuses.get("duplicate", 0)),
+        "errors": int(statuses.get("error", 0)),
+        "skipped": int(statuses.get("skipped", 0)),
+        "packs": int(table["pack"].nunique()),
+    }
+
+
+def run_summary(settings) -> dict:
+    """The summary of `settings`' outputs: the counts of `stats` (archive_counts of the ledger), the
+    evaluation's figures, where the outputs are, and warnings."""
+    layout = settings.layout
+    summary = {
+        **archive_counts(archive_table(layout)),
         "evaluation": _headline(layout.reports_dir / "evaluation.json"),
         "outputs": {"rebuilt": str(layout.rebuilt_dir), "index": str(layout.root / "tables" / "archive_index"),
                     "report": str(layout.reports_dir / "evaluation.md")},
@@ -60,14 +80,15 @@ def format_summary(summary: dict) -> str:
     """The summary as a few lines of text."""
     classes = ", ".join(f"{label} {count}" for label, count in sorted(summary["classes"].items())) or "none"
     reasons = ", ".join(f"{count} {kind}" for kind, count in summary["unsorted_by_reason"].items())
-    lines = [f"{summary['files']} files in {summary['packs']} packs: {classes}",
+    lines = [f"{counted(summary['files'], 'file')} in {counted(summary['packs'], 'pack')}: {classes}",
              f"unsorted {summary['unsorted']}" + (f" ({reasons})" if reasons else "")
-             + f", duplicates {summary['duplicates']}, errors {summary['errors']}"]
+             + f", duplicates {summary['duplicates']}, errors {summary['errors']}"
+             + (f", skipped {summary['skipped']}" if summary["skipped"] else "")]
     evaluation = summary["evaluation"]
     if evaluation.get("ensemble_accuracy") is not None:
         low, high = evaluation.get("ensemble_accuracy_interval") or (float("nan"), float("nan"))
         line = (f"evaluation: ensemble accuracy {evaluation['ensemble_accuracy']:.2f} (95% {low:.2f}-{high:.2f}) "
-                f"on {evaluation['test_files']} test files, macro-F1 {evaluation['ensemble_macro_f1']:.2f}")
+                f"on {counted(evaluation['test_files'], 'test file')}, macro-F1 {evaluation['ensemble_macro_f1']:.2f}")
         if evaluation.get("every_voice_ensemble_accuracy") is not None:
             line += f"; every voice, synthesized: {evaluation['every_voice_ensemble_accuracy']:.2f}"
         lines.append(line)
