@@ -24,8 +24,8 @@ from drum_pipeline.labels.taxonomy import DEFAULT_TAXONOMY_PATH
 
 
 class DrumPipelineConfig(dg.ConfigurableResource):
-    """Where to read and write, and the thresholds. `from_environment` fills it from the DRUM_*
-    variables when the definitions are built; runs may override any field."""
+    """Where to read and write, and the thresholds; its defaults are the real folders. The
+    definitions fill it from the DRUM_* variables (from_values), and a run config may set any field."""
 
     library_dir: str = DEFAULT_LIBRARY_DIR
     archive_dir: str = DEFAULT_ARCHIVE_DIR
