@@ -74,31 +74,37 @@ def _settings(args: argparse.Namespace, check_folders: bool = True, archive_need
 
 def _thresholds(settings: Settings) -> dict:
     """The sorting_thresholds asset's value in the output folder ({} before the first training)."""
-    import json
+    return settings.layout.read_value("sorting_thresholds") or {}
 
-    path = settings.layout.value_path("sorting_thresholds")
-    return json.loads(path.read_text()) if path.exists() else {}
+
+def _export_bundle(settings: Settings, target: Path) -> Path:
+    """Export the output folder's deployed models, known sounds and thresholds as the inference
+    bundle in `target` (needs TensorFlow); RuntimeError before the first training."""
+    from drum_pipeline.archive.index import export_inference_bundle
+    from drum_pipeline.labels.taxonomy import load_taxonomy
+    from drum_pipeline.models.bundle import bundle_sources
+
+    layout = settings.layout
+    spectrograms, _ = layout.bundle_tables
+    if not spectrograms.exists():
+        raise RuntimeError(f"no trained models in {settings.output_dir}: run `drum-pipeline run` first")
+    return export_inference_bundle(layout.models_dir, layout.read_table("spectrogram_features"),
+                                   bundle_sources(layout.models_dir, *layout.bundle_tables),
+                                   load_taxonomy(settings.taxonomy_path), _thresholds(settings), target)
 
 
 def current_bundle(settings: Settings, given: str | None = None) -> Path:
     """The inference bundle to classify with: `given`, or the output folder's, exported first when
     missing or older than the deployed models (that needs TensorFlow)."""
-    from drum_pipeline.archive.index import export_inference_bundle
-    from drum_pipeline.labels.taxonomy import load_taxonomy
-    from drum_pipeline.models.bundle import bundle_sources, is_current
+    from drum_pipeline.models.bundle import is_current
 
     if given:
         return Path(given).expanduser()
     layout = settings.layout
-    tables = (layout.table_path("spectrogram_features"), layout.value_path("sorting_thresholds"))
-    if not is_current(layout.bundle_dir, layout.models_dir, *tables):
+    if not is_current(layout.bundle_dir, layout.models_dir, *layout.bundle_tables):
         print(f"drum-pipeline: exporting the deployed models to {layout.bundle_dir} (the bundle is missing or older "
               "than them)", file=sys.stderr)
-        spectrograms = layout.read_table("spectrogram_features") if tables[0].exists() else None
-        if spectrograms is None:
-            raise RuntimeError(f"no trained models in {settings.output_dir}: run `drum-pipeline run` first")
-        export_inference_bundle(layout.models_dir, spectrograms, bundle_sources(layout.models_dir, *tables),
-                                load_taxonomy(settings.taxonomy_path), _thresholds(settings), layout.bundle_dir)
+        _export_bundle(settings, layout.bundle_dir)
     return layout.bundle_dir
 
 
@@ -170,23 +176,18 @@ def _export(args: argparse.Namespace) -> int:
     as the inference bundle (LiteRT), which classifies without TensorFlow."""
     import time
 
-    from drum_pipeline.archive.index import export_inference_bundle, load_classifier
+    from drum_pipeline.archive.index import load_classifier
     from drum_pipeline.labels.taxonomy import load_taxonomy
-    from drum_pipeline.models.bundle import bundle_megabytes, bundle_sources
+    from drum_pipeline.models.bundle import bundle_megabytes
 
     settings = _settings(args)
-    layout = settings.layout
-    if not layout.table_path("spectrogram_features").exists():
-        print(f"drum-pipeline: no trained models in {settings.output_dir}: run `drum-pipeline run` first",
-              file=sys.stderr)
+    try:
+        target = _export_bundle(settings, Path(args.to).expanduser() if args.to else settings.layout.bundle_dir)
+    except RuntimeError as exc:
+        print(f"drum-pipeline: {exc}", file=sys.stderr)
         return 1
-    tables = (layout.table_path("spectrogram_features"), layout.value_path("sorting_thresholds"))
-    taxonomy = load_taxonomy(settings.taxonomy_path)
-    target = export_inference_bundle(layout.models_dir, layout.read_table("spectrogram_features"),
-                                     bundle_sources(layout.models_dir, *tables), taxonomy, _thresholds(settings),
-                                     Path(args.to).expanduser() if args.to else layout.bundle_dir)
     start = time.perf_counter()
-    load_classifier(target, taxonomy)
+    load_classifier(target, load_taxonomy(settings.taxonomy_path))
     print(f"inference bundle in {target} ({bundle_megabytes(target):.1f} MB, "
           f"loads in {time.perf_counter() - start:.2f} s)")
     return 0
@@ -215,23 +216,20 @@ def _rebuild(args: argparse.Namespace) -> int:
                                    settings.layout.rebuilt_dir,
                                    sorting_rules_from(_thresholds(settings), settings.confidence_threshold),
                                    settings.link_mode, read_corrections(settings.layout.corrections_path), dry_run=True)
-    if args.dry_run:
-        changes = planned_changes(ledger, settings.archive_dir, settings.layout.rebuilt_dir, settings.link_mode)
-        _print_table(changes, args.format)
-        counts = archive_counts(ledger)
-        print(f"plan: {int((changes['change'] == 'create').sum())} to create, "
-              f"{int((changes['change'] == 'remove').sum())} to remove; "
-              f"{sum(counts['classes'].values()) + counts['unsorted']} placed ({settings.link_mode}), "
-              f"{counts['unsorted']} of them unsorted, {counted(counts['duplicates'], 'duplicate')}, "
-              f"{counted(counts['errors'], 'error')}; nothing changed (--dry-run)", file=sys.stderr)
+    changes = planned_changes(ledger, settings.archive_dir, settings.layout.rebuilt_dir, settings.link_mode)
+    _print_table(changes, args.format)
+    counts = archive_counts(ledger)
+    print(f"plan: {int((changes['change'] == 'create').sum())} to create, "
+          f"{int((changes['change'] == 'remove').sum())} to remove; "
+          f"{sum(counts['classes'].values()) + counts['unsorted']} placed ({settings.link_mode}), "
+          f"{counts['unsorted']} of them unsorted, {counted(counts['duplicates'], 'duplicate')}, "
+          f"{counted(counts['errors'], 'error')}; nothing changed (--dry-run)", file=sys.stderr)
     return 0
 
 
 def _run_rebuild(args: argparse.Namespace, settings: Settings) -> dict:
     """Run the rebuild of the mirror and its reports through Dagster, on the CLI's Dagster home, so
     that the catalog matches the files; returns the rebuild's counts."""
-    import json
-
     from drum_pipeline.cli.instance import dagster_home
     from drum_pipeline.cli.run import pipeline_run_config, run_jobs
 

@@ -51,11 +51,8 @@ def run_pipeline(settings: Settings, run_config: dict, force: bool = False,
 
     def execute(job_name: str, what: str, **kwargs) -> None:
         say(f"drum-pipeline: {what}")
-        result = defs.resolve_job_def(job_name).execute_in_process(
-            instance=instance, run_config=run_config, raise_on_error=False, **kwargs)
         report.runs += 1
-        if not result.success:
-            raise StepFailed(root_cause(result))
+        execute_job(defs, instance, job_name, run_config, **kwargs)
 
     with dg.DagsterInstance.get() as instance:
         execute("observe_folders", "observing the library and the archive")
@@ -110,6 +107,15 @@ def pipeline_run_config(verbose: bool = False, log_level: str = "INFO", **resour
     return run_config
 
 
+def execute_job(defs: dg.Definitions, instance: dg.DagsterInstance, job_name: str, run_config: dict,
+                **kwargs) -> None:
+    """Run the job in process on `instance`; StepFailed, with the root cause, when a step fails."""
+    result = defs.resolve_job_def(job_name).execute_in_process(
+        instance=instance, run_config=run_config, raise_on_error=False, **kwargs)
+    if not result.success:
+        raise StepFailed(root_cause(result))
+
+
 def run_jobs(run_config: dict, jobs: list[tuple[str, dict]]) -> None:
     """Run each (job name, run tags) in process on the Dagster home, in order; StepFailed on the first failure."""
     from drum_pipeline.definitions import defs as load_definitions
@@ -117,10 +123,7 @@ def run_jobs(run_config: dict, jobs: list[tuple[str, dict]]) -> None:
     defs = load_definitions()
     with dg.DagsterInstance.get() as instance:
         for job_name, tags in jobs:
-            result = defs.resolve_job_def(job_name).execute_in_process(
-                instance=instance, run_config=run_config, raise_on_error=False, tags=tags)
-            if not result.success:
-                raise StepFailed(root_cause(result))
+            execute_job(defs, instance, job_name, run_config, tags=tags)
 
 
 def root_cause(result) -> str:

@@ -72,7 +72,6 @@ def _headline(path) -> dict:
         "ensemble_accuracy_interval": ensemble.get("accuracy_interval"),
         "ensemble_macro_f1": ensemble.get("macro_f1"),
         "every_voice_ensemble_accuracy": every_voice.get("accuracy"),
-        "deployed": report.get("context", {}).get("deployed"),
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -49,6 +50,17 @@ class OutputLayout:
     def value_path(self, name: str) -> Path:
         """`tables/<name>.json`: an asset whose value is a few numbers (the sorting thresholds)."""
         return self.root / "tables" / f"{name}.json"
+
+    def read_value(self, name: str) -> dict | None:
+        """The value at value_path(name), or None when it was never written."""
+        path = self.value_path(name)
+        return json.loads(path.read_text()) if path.exists() else None
+
+    @property
+    def bundle_tables(self) -> tuple[Path, Path]:
+        """What the inference bundle is built from besides the models: the known sounds (the
+        spectrogram_features table) and the sorting thresholds."""
+        return self.table_path("spectrogram_features"), self.value_path("sorting_thresholds")
 
     @property
     def corrections_path(self) -> Path:

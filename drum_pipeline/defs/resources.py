@@ -84,9 +84,8 @@ class TableIOManager(dg.IOManager):
             # partition written, and keeps the packs of its archive.
             keys = set(context.asset_partition_keys) if context.has_partition_key else None
             return layout.read_partitions(name, keys=keys)
-        if layout.value_path(name).exists():
-            return json.loads(layout.value_path(name).read_text())
-        return layout.read_table(name)
+        value = layout.read_value(name)
+        return value if value is not None else layout.read_table(name)
 
 
 def _layout(context) -> OutputLayout:

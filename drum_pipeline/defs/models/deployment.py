@@ -115,8 +115,7 @@ def inference_bundle(context: dg.AssetExecutionContext, config: DrumPipelineConf
 
     settings = config.settings()
     layout = settings.layout
-    sources = bundle_sources(layout.models_dir, layout.table_path("spectrogram_features"),
-                             layout.value_path("sorting_thresholds"))
+    sources = bundle_sources(layout.models_dir, *layout.bundle_tables)
     target = export_inference_bundle(layout.models_dir, spectrogram_features, sources,
                                      load_taxonomy(settings.taxonomy_path), sorting_thresholds, layout.bundle_dir)
     megabytes = bundle_megabytes(target)
