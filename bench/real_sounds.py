@@ -81,6 +81,48 @@ def run_fold(held_out: str, truth: pd.DataFrame, corpus: Path, work: Path, max_e
     return index
 
 
+def review_ranking(output: Path, index: pd.DataFrame, truth: pd.DataFrame) -> dict:
+    """How the fold's review queue finds the sort's mistakes: the base rate of wrong sorts, and the
+    share wrong among the queue's first files (its first 50 and its first 10% of the fold's
+    files), with the archive's folder names and without them (the sound alone: in this corpus
+    the folders name the truth)."""
+    from drum_pipeline.archive.reports import review_queue
+    from drum_pipeline.models.mistakes import sort_is_wrong
+    from drum_pipeline.models.rejection import sorting_rules_from
+
+    thresholds = json.loads((output / "tables" / "sorting_thresholds.json").read_text())
+    rows = index[index["status"] == "ok"]
+    truth_of = truth.set_index("path")["label"]
+    wrong = dict(zip(rows["path"], sort_is_wrong(rows["label"], rows["path"].map(truth_of)), strict=True))
+    first_tenth = max(1, len(rows) // 10)
+    result = {"files": len(rows), "wrong": int(sum(wrong.values())), "first_tenth": first_tenth}
+    for way, named in (("names", rows), ("sound", rows.assign(folder_label=""))):
+        queue = review_queue(named, output, sorting_rules_from(thresholds), thresholds.get("mistakes"))
+        flags = queue["path"].map(wrong)
+        result[f"{way}_queue"] = len(queue)
+        result[f"{way}_first_50_wrong"] = int(flags.head(50).sum())
+        result[f"{way}_first_50"] = int(min(50, len(queue)))
+        result[f"{way}_first_tenth_wrong"] = int(flags.head(first_tenth).sum())
+    return result
+
+
+def ranking_markdown(rankings: dict[str, dict]) -> str:
+    """The review queue's figures per fold and pooled."""
+    lines = ["| held out | files | wrong | queue (names / sound) | first 10%: wrong, names | sound "
+             "| first 50: wrong, names | sound |", "| --- |" + " ---: |" * 7]
+    pooled = {key: sum(r[key] for r in rankings.values()) for key in next(iter(rankings.values()))}
+
+    def share(wrong: int, count: int) -> str:
+        return f"{wrong}/{count} ({wrong / max(1, count):.0%})"
+
+    for name, r in {**rankings, "pooled": pooled}.items():
+        tenth = [share(r[f"{w}_first_tenth_wrong"], r["first_tenth"]) for w in ("names", "sound")]
+        fifty = [share(r[f"{w}_first_50_wrong"], r[f"{w}_first_50"]) for w in ("names", "sound")]
+        lines.append(f"| {name} | {r['files']} | {share(r['wrong'], r['files'])} | "
+                     f"{r['names_queue']} / {r['sound_queue']} | {' | '.join(tenth)} | {' | '.join(fifty)} |")
+    return "\n".join(lines)
+
+
 def markdown(results: dict[str, dict]) -> str:
     """The results as a Markdown table, one row per held-out source and one pooled."""
     head = ["held out", "drums", "non-drums"] + [title for _, title in COLUMNS] + [
@@ -121,10 +163,11 @@ def main(argv: list[str] | None = None) -> int:
         for problem in problems:
             print(f"warning: {problem}", file=sys.stderr)
         truth = real_corpus.truth_table(entries)
-        results, indexes = {}, []
+        results, indexes, rankings = {}, [], {}
         for source in held_out:
             index = run_fold(source, truth, work / "corpus", work, args.max_epochs, args.rescore)
             results[source] = real_corpus.score(index, truth[truth["source"] == source])
+            rankings[source] = review_ranking(work / "folds" / source / "output", index, truth)
             indexes.append(index)
         if len(indexes) > 1:
             results["pooled"] = real_corpus.score(pd.concat(indexes, ignore_index=True),
@@ -132,10 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     except CorpusError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    table = markdown(results)
-    print(table)
+    print(markdown(results))
+    print(f"\nThe review queue (wrong sorts among its first files):\n\n{ranking_markdown(rankings)}")
     report = {"max_epochs": args.max_epochs, "rescored": args.rescore, "held_out": held_out, "truth": str(args.truth),
-              "results": results}
+              "results": results, "review_queue": rankings}
     (work / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nwrote {work / 'bench.json'}")
     return 0

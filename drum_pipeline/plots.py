@@ -87,3 +87,18 @@ def bar_chart_png(counts: dict[str, int], title: str) -> bytes:
     ax.tick_params(labelsize=8)
     ax.set_title(title, fontsize=9)
     return _png(fig)
+
+
+def operating_curve_png(curve, title: str) -> bytes:
+    """Held-out non-drums rejected against drums kept, one point per threshold (rejection.operating_curve)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.2, 3.0))
+    ax.plot(curve["drums_kept"], curve["non_drums_rejected"], marker="o")
+    for row in curve.itertuples():
+        ax.annotate(f"{row.threshold:.3g}", (row.drums_kept, row.non_drums_rejected), fontsize=6,
+                    textcoords="offset points", xytext=(3, 3))
+    ax.set_xlabel("held-out drums kept", fontsize=8)
+    ax.set_ylabel("held-out non-drums rejected", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.set_title(title, fontsize=9)
+    return _png(fig)

@@ -11,6 +11,7 @@ from drum_pipeline.defs.resources import DrumPipelineConfig, pipeline_resources
 from drum_pipeline.models.augment import augment_logmel
 from drum_pipeline.models.evaluation import accuracy_interval, macro_f1, macro_f1_drop_bound, voice_recall
 from drum_pipeline.models.inference import calibrate, fit_temperature, load_model_set
+from drum_pipeline.models.mistakes import FEATURES
 from drum_pipeline.models.networks import (
     SplitData,
     baseline_probabilities,
@@ -89,7 +90,11 @@ def test_evaluation_reports_all_models_and_deploys(trained):
         assert 0 <= metrics["macro_f1"] <= 1 and metrics["n"] == report["context"]["test_files"] > 0
         assert np.array(metrics["confusion"]).sum() == metrics["n"]
         assert (output / f"reports/confusion_{name}.png").stat().st_size > 1000
-    assert "| macro_f1 |" in (output / "reports/evaluation.md").read_text()
+    markdown = (output / "reports/evaluation.md").read_text()
+    assert "| model | macro F1 |" in markdown and all(f"| {name} | " in markdown for name in report["results"])
+    metadata = result.asset_materializations_for_node("evaluation_report")[0].metadata
+    picture = metadata["confusion_ensemble"].value  # short Markdown: the UI shows it without a click
+    assert len(picture) < 1000 and "/reports/confusion_ensemble.png?v=" in picture
     voices = {row["voice"]: row for row in report["voices"]}
     curated = pd.read_parquet(output / "tables/curated_training_set.parquet")
     assert set(voices) == set(curated.loc[curated["split"] == "test", "fine_label"])
@@ -195,6 +200,11 @@ def test_the_thresholds_are_an_asset_deployed_with_the_models(trained):
             < order.index("inference_bundle"))
     metadata = result.asset_materializations_for_node("sorting_thresholds")[0].metadata
     assert 0 <= metadata["test_drums_kept"].value <= 1 and "Test split:" in metadata["rejection"].value
+    assert "/reports/detector_curve.png" in metadata["detector_curve"].value
+    assert (output / "reports/detector_curve.png").stat().st_size > 1000
+    assert "of highest chance" in metadata["review_ranking"].value
+    mistakes = thresholds["mistakes"]  # learned on the validation split, unless it held too few mistakes
+    assert mistakes is None or (mistakes["features"] == FEATURES and len(mistakes["coef"]) == len(FEATURES))
 
 
 def test_a_model_under_the_floor_is_not_deployed(trained):

@@ -38,9 +38,12 @@ def test_counts_are_in_the_right_number():
     one = {"files": 1, "packs": 1, "classes": {"kick": 1}, "unsorted": 0, "unsorted_by_reason": {}, "duplicates": 0,
            "errors": 0, "skipped": 0, "evaluation": {"ensemble_accuracy": 0.9, "ensemble_accuracy_interval": [0.8, 1],
                                                       "ensemble_macro_f1": 0.9, "test_files": 1},
-           "outputs": {"rebuilt": "r", "index": "i", "report": "e"}, "warnings": []}
+           "outputs": {"rebuilt": "r", "index": "i", "report": "e"}, "warnings": [],
+           "review": "50 files worth a look first (of 80 doubtful)"}
     text = format_summary(one)
     assert text.startswith("1 file in 1 pack: kick 1") and "on 1 test file," in text
+    assert "review: 50 files worth a look first (of 80 doubtful)" in text
+    assert "review:" not in format_summary({**one, "review": ""})
     assert format_summary({**one, "files": 72, "packs": 3}).startswith("72 files in 3 packs:")
     line = folder_summary_line({"files": 1, "presorted_files": 1, "presorted_share": 1.0, "presorted_folders": 1,
                                 "one_class_folders": 1, "unsorted_folders": 2, "mixed_folders": 0})

@@ -145,7 +145,7 @@ def test_the_review_queue_ranks_doubtful_files_and_links_them(own_output, correc
                             instance=instance)
     assert result.success
     queue = pd.read_parquet(output / "tables/review_queue.parquet")
-    assert len(queue) > 0 and queue["score"].is_monotonic_decreasing and (queue["why"] != "").all()
+    assert len(queue) > 0 and queue["chance"].is_monotonic_decreasing and (queue["why"] != "").all()
     assert not set(corrected[0]) & set(queue["path"])  # already corrected: nothing more to learn there
     first = queue.iloc[0]
     assert first["uri"] == (archive / first["path"]).absolute().as_uri()

@@ -23,7 +23,7 @@ from drum_pipeline.audio.hashing import HashCache
 from drum_pipeline.labels.names import nearest_folder
 from drum_pipeline.labels.taxonomy import Taxonomy
 from drum_pipeline.models.bundle import TREE_MODELS, export_bundle, load_bundle
-from drum_pipeline.models.inference import ModelSet, Reference, distances, load_model_set
+from drum_pipeline.models.inference import ModelSet, Reference, distances, load_model_set, prediction_columns
 from drum_pipeline.models.rejection import SortingRules, reason_of
 from drum_pipeline.models.store import DEPLOYED, ModelMismatchError, model_dir
 from drum_pipeline.progress import StageTimes
@@ -226,24 +226,15 @@ def _classify_chunk(originals, rows, cache, classifier: Classifier, rules: Sorti
         logmel = np.stack([r.logmel for _, r in decoded])
         duration = np.array([rows[path]["duration"] for path, _ in decoded], np.float32)
         described = descriptors(logmel, duration, classifier.params)  # once, for the trees of both
-        probabilities = models.predict(mfcc, logmel, rows=described)
-        classes = np.array(models.classes)
-        ensemble = probabilities["ensemble"]
-        predicted = classes[ensemble.argmax(axis=1)]
-        fine, novelty = reference.fine_labels_and_novelty(models.embed(logmel), list(predicted))
+        predictions = prediction_columns(models.predict(mfcc, logmel, rows=described), models.classes)
+        fine, novelty = reference.fine_labels_and_novelty(models.embed(logmel), list(predictions["predicted_label"]))
         scores = np.full(len(decoded), np.nan)
         if classifier.detector is not None:
             scores = drum_scores(classifier.detector, logmel, duration, classifier.params, described)
     for i, (path, _) in enumerate(decoded):
         row = rows[path]
-        row.update(
-            status="ok", predicted_label=str(predicted[i]), fine_label=fine[i],
-            confidence=float(ensemble[i].max()), novelty=float(novelty[i]), drum_score=float(scores[i]),
-            model1_label=str(classes[probabilities["model1"][i].argmax()]),
-            model1_confidence=float(probabilities["model1"][i].max()),
-            model2_label=str(classes[probabilities["model2"][i].argmax()]),
-            model2_confidence=float(probabilities["model2"][i].max()),
-        )
+        row.update({name: values[i].item() for name, values in predictions.items()})
+        row.update(status="ok", fine_label=fine[i], novelty=float(novelty[i]), drum_score=float(scores[i]))
         row["reason"] = reason_of(row, rules)
         row["label"] = UNSORTED if row["reason"] else row["predicted_label"]
 

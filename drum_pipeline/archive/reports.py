@@ -9,50 +9,72 @@ import numpy as np
 import pandas as pd
 
 from drum_pipeline.archive.corrections import UNSORTED
+from drum_pipeline.models.mistakes import mistake_chance
 from drum_pipeline.models.rejection import SortingRules
 from drum_pipeline.words import counted
 
 NEAR_THRESHOLD = 0.1  # a confidence this close to the threshold could go either way
+DOUBT_CHANCE = 0.25  # a file less likely wrong than this is no doubt
+# A name the sort contradicts: label extraction reads real names at about 0.998 precision, so the
+# sort is taken as likely wrong, whatever the sound says.
+NAME_DISAGREES_CHANCE = 0.9
+FIRST_LOOK = 50  # the queue's default view
 PRESORTED_SHARE = 0.9  # a folder whose name and audio agree on this share of its files is pre-sorted
 REVIEW_COLUMNS = ["rank", "path", "label", "predicted_label", "confidence", "model1_label", "model2_label",
-                  "folder_label", "novelty", "score", "why", "uri"]
+                  "folder_label", "novelty", "chance", "why", "uri"]
 FOLDER_COLUMNS = ["folder", "pack", "files", "name_claims", "audio_mix", "maker", "name_agrees", "state",
                   "suggested_label"]
 FOLDER_STATES = ("pre-sorted", "one class", "unsorted", "mixed")
 
 
-def review_queue(index: pd.DataFrame, archive_root: Path, rules: SortingRules = SortingRules()) -> pd.DataFrame:
-    """The classified files a correction would teach most, best first.
+def review_queue(index: pd.DataFrame, archive_root: Path, rules: SortingRules = SortingRules(),
+                 mistakes: dict | None = None) -> pd.DataFrame:
+    """The doubtful classified files, the likeliest mistakes first (novel sounds, which teach
+    most, first among equals).
 
-    A file is listed when Model 1 and Model 2 disagree, its confidence is within NEAR_THRESHOLD
-    of the threshold, its folder name claims another class than the audio, or it is novel
-    (novelty over 1: farther from the known sounds than they are from each other). Its score
-    adds the uncertainty (1 - confidence), 1 for each of the first three, and the novelty over 1
-    (at most 1): the more the models doubt and the more signals point at a mistake, the more
-    a correction teaches. Files already corrected, duplicates, errors and skipped files are left out.
-    """
+    `chance` is the chance the sort is wrong (models/mistakes.py, learned on the library's
+    held-out split; `mistakes` is that model, from the sorting thresholds), at least
+    NAME_DISAGREES_CHANCE when the folder's name claims another class. A file is doubtful when
+    its chance is at least DOUBT_CHANCE or its name disagrees; a file whose name agrees with its
+    label, with both models agreeing, is not. `why` gives the chance and the signals behind it.
+    Files already corrected, duplicates, errors and skipped files are left out."""
     if index.empty:
         return pd.DataFrame(columns=REVIEW_COLUMNS)
     rows = index[index["status"] == "ok"]
     if "label_source" in rows.columns:
         rows = rows[rows["label_source"] != "correction"]
     confidence = rows["confidence"].astype(float)
-    novelty = rows["novelty"].astype(float).fillna(0.0)
+    models_agree = (rows["model1_label"] == rows["predicted_label"]) & (rows["model2_label"] == rows["predicted_label"])
+    name_disagrees = (rows["folder_label"] != "") & (rows["folder_label"] != rows["label"])
+    chance = mistake_chance(mistakes, rows)
+    chance = np.where(name_disagrees, np.maximum(chance, NAME_DISAGREES_CHANCE), chance)
     signals = {
-        "models disagree": rows["model1_label"] != rows["model2_label"],
+        "models disagree": ~models_agree,
         "near the threshold": (confidence - rules.confidence_threshold).abs() <= NEAR_THRESHOLD,
-        "folder name disagrees": (rows["folder_label"] != "") & (rows["folder_label"] != rows["predicted_label"]),
-        "novel": novelty > 1.0,
+        "novel": rows["novelty"].astype(float).fillna(0.0) > 1.0,
     }
-    flagged = np.logical_or.reduce([flag.to_numpy() for flag in signals.values()])
-    score = ((1 - confidence) + sum(signals[name].astype(float) for name in list(signals)[:3])
-             + (novelty - 1).clip(0, 1))
-    why = [", ".join(name for name, flag in signals.items() if flag.loc[i]) for i in rows.index]
+    why = []
+    for i, (position, row) in enumerate(zip(rows.index, rows.itertuples(index=False), strict=True)):
+        reasons = [f"chance of a mistake {chance[i]:.2f}"]
+        if name_disagrees.loc[position]:
+            reasons.append(f"folder name says {row.folder_label}")
+        reasons += [name for name, flag in signals.items() if flag.loc[position]]
+        if row.reason:
+            reasons.append(f"unsorted: {row.reason}")
+        why.append(", ".join(reasons))
+    doubtful = ((chance >= DOUBT_CHANCE) | name_disagrees) & ~((rows["folder_label"] == rows["label"]) & models_agree)
     root = Path(archive_root).absolute()
-    queue = rows.assign(score=score.round(3), why=why, uri=[(root / p).as_uri() for p in rows["path"]])[flagged]
-    queue = queue.sort_values(["score", "path"], ascending=[False, True]).reset_index(drop=True)
+    queue = rows.assign(chance=chance.round(3), why=why, uri=[(root / p).as_uri() for p in rows["path"]])[doubtful]
+    queue = queue.sort_values(["chance", "novelty", "path"], ascending=[False, False, True]).reset_index(drop=True)
     queue["rank"] = np.arange(1, len(queue) + 1)
     return queue[REVIEW_COLUMNS].round({"confidence": 3, "novelty": 2})
+
+
+def review_summary_line(queue: pd.DataFrame, shown: int = FIRST_LOOK) -> str:
+    """'50 files worth a look first (of 120 doubtful)'."""
+    if len(queue) <= shown:
+        return f"{counted(len(queue), 'doubtful file')} worth a look"
+    return f"{shown} files worth a look first (of {len(queue)} doubtful)"
 
 
 def folder_report(index: pd.DataFrame) -> tuple[pd.DataFrame, dict]:

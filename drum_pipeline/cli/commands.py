@@ -343,12 +343,12 @@ def _correct(args: argparse.Namespace) -> int:
 
 
 def _review(args: argparse.Namespace) -> int:
-    """The archive files most worth a look (the review_queue table), best first: models that
-    disagree, confidence near the threshold, a folder name the audio contradicts, novel sounds."""
+    """The doubtful archive files (the review_queue table), the likeliest mistakes first, each
+    with the chance its sort is wrong and why it is in."""
     import pandas as pd
 
     from drum_pipeline.archive.corrections import apply_corrections, read_corrections
-    from drum_pipeline.archive.reports import review_queue
+    from drum_pipeline.archive.reports import review_queue, review_summary_line
     from drum_pipeline.models.rejection import sorting_rules_from
 
     settings = _settings(args)
@@ -356,14 +356,16 @@ def _review(args: argparse.Namespace) -> int:
     if index.empty:
         print("drum-pipeline: no archive index yet: run `drum-pipeline run` first", file=sys.stderr)
         return 1
+    thresholds = _thresholds(settings)
     queue = review_queue(apply_corrections(index, read_corrections(settings.layout.corrections_path)),
-                         settings.archive_dir, sorting_rules_from(_thresholds(settings), settings.confidence_threshold))
+                         settings.archive_dir, sorting_rules_from(thresholds, settings.confidence_threshold),
+                         thresholds.get("mistakes"))
     shown = queue.head(args.count)
     if args.format == "table":
-        shown = shown[["rank", "path", "label", "confidence", "score", "why"]]
-        with pd.option_context("display.max_colwidth", 60, "display.width", 200):
+        shown = shown[["rank", "path", "label", "chance", "why"]]
+        with pd.option_context("display.max_colwidth", 80, "display.width", 200):
             _print_table(shown, args.format)
-        print(f"{counted(len(queue), 'file')} worth a look; correct one with `drum-pipeline correct PATH LABEL`",
+        print(f"{review_summary_line(queue, args.count)}; correct one with `drum-pipeline correct PATH LABEL`",
               file=sys.stderr)
     else:
         _print_table(shown, args.format)
@@ -568,7 +570,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     review = command("review", _review, "the archive files most worth a look, for correction",
                      "drum-pipeline review -n 20")
-    review.add_argument("-n", "--count", type=int, default=20, help="how many (default: 20)")
+    review.add_argument("-n", "--count", type=int, default=50, help="how many (default: 50)")
     review.add_argument("--archive", help="archive folder (for the file:// links)")
 
     bench = command("bench", _bench, "measure throughput, re-scans and memory against the decode limit",

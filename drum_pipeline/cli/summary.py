@@ -49,6 +49,7 @@ def run_summary(settings) -> dict:
     summary = {
         **archive_counts(archive_table(layout)),
         "evaluation": _headline(layout.reports_dir / "evaluation.json"),
+        "review": _review_line(layout.table_path("review_queue")),
         "outputs": {"rebuilt": str(layout.rebuilt_dir), "index": str(layout.root / "tables" / "archive_index"),
                     "report": str(layout.reports_dir / "evaluation.md")},
         "warnings": [],
@@ -58,6 +59,12 @@ def run_summary(settings) -> dict:
             f"your archive {settings.archive_dir} was sorted by models trained on the synthesized demo library "
             f"({settings.library_dir}): name your own labelled library with --library or DRUM_LIBRARY_DIR")
     return summary
+
+
+def _review_line(path) -> str:
+    from drum_pipeline.archive.reports import review_summary_line
+
+    return review_summary_line(pd.read_parquet(path, columns=["path"])) if path.exists() else ""
 
 
 def _headline(path) -> dict:
@@ -91,6 +98,8 @@ def format_summary(summary: dict) -> str:
         if evaluation.get("every_voice_ensemble_accuracy") is not None:
             line += f"; every voice, synthesized: {evaluation['every_voice_ensemble_accuracy']:.2f}"
         lines.append(line)
+    if summary["review"]:
+        lines.append(f"review: {summary['review']} (drum-pipeline review)")
     outputs = summary["outputs"]
     lines += [f"sorted mirror: {outputs['rebuilt']}", f"index: {outputs['index']}", f"report: {outputs['report']}"]
     lines += [f"WARNING: {warning}" for warning in summary["warnings"]]

@@ -80,6 +80,10 @@ class OutputLayout:
     def reports_dir(self) -> Path:
         return self.root / "reports"
 
+    def picture_path(self, name: str) -> Path:
+        """A picture of the UI's metadata, served by the local page (`drum-pipeline ui`)."""
+        return self.reports_dir / f"{name}.png"
+
     @property
     def rebuilt_dir(self) -> Path:
         return self.root / "rebuilt"

@@ -88,16 +88,15 @@ def voice_recall(y_true: np.ndarray, probabilities: dict[str, np.ndarray], fine:
 
 
 def comparison_markdown(results: dict[str, dict], classes: list[str]) -> str:
-    """Side by side: macro F1, weighted F1, accuracy and per-class F1 of every model."""
-    names = list(results)
-    lines = ["| metric | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
-    for key in ("macro_f1", "weighted_f1", "accuracy"):
-        lines.append(f"| {key} | " + " | ".join(f"{results[n][key]:.3f}" for n in names) + " |")
-    lines.append("| accuracy, 95% interval | " + " | ".join(
-        "{:.3f}-{:.3f}".format(*results[n]["accuracy_interval"]) for n in names) + " |")
-    for cls in classes:
-        lines.append(f"| F1 {cls} | " + " | ".join(f"{results[n]['report'][cls]['f1-score']:.3f}" for n in names) + " |")
-    return "\n".join(lines)
+    """Side by side, one row per model (so that the tables stay narrow whatever the number of
+    models): macro F1, weighted F1 and accuracy with its 95% interval; then the F1 of each class."""
+    headline = ["| model | macro F1 | weighted F1 | accuracy | 95% interval |", "| --- | --- | --- | --- | --- |"]
+    per_class = ["| model | " + " | ".join(classes) + " |", "| --- |" + " --- |" * len(classes)]
+    for name, result in results.items():
+        headline.append(f"| {name} | {result['macro_f1']:.3f} | {result['weighted_f1']:.3f} | {result['accuracy']:.3f} | "
+                        + "{:.3f}-{:.3f} |".format(*result["accuracy_interval"]))
+        per_class.append(f"| {name} | " + " | ".join(f"{result['report'][c]['f1-score']:.3f}" for c in classes) + " |")
+    return "\n".join(headline) + "\n\nF1 per class:\n\n" + "\n".join(per_class)
 
 
 EVERY_VOICE_NOTE = (
@@ -171,14 +170,14 @@ def report_markdown(results: dict[str, dict], classes: list[str], context: dict,
 def write_reports(reports_dir: Path, results: dict[str, dict], classes: list[str], context: dict,
                   voices: pd.DataFrame, every_voice: dict[str, dict], every_voice_table: pd.DataFrame,
                   rejection: dict | None = None) -> dict[str, bytes]:
-    """evaluation.md, evaluation.json and confusion_<model>.png under `reports_dir`; returns the PNGs."""
+    """evaluation.md and evaluation.json under `reports_dir`; returns each model's confusion matrix as
+    a PNG (the asset keeps them as reports/confusion_<model>.png, pictures of the UI)."""
     reports_dir = Path(reports_dir)
     reports_dir.mkdir(parents=True, exist_ok=True)
     pngs = {}
     for name, result in results.items():
         pngs[name] = confusion_matrix_png(np.array(result["confusion"]), classes,
                                           f"{name}: macro F1 {result['macro_f1']:.3f}")
-        (reports_dir / f"confusion_{name}.png").write_bytes(pngs[name])
     (reports_dir / "evaluation.md").write_text(
         report_markdown(results, classes, context, voices, every_voice, every_voice_table, rejection))
     (reports_dir / "evaluation.json").write_text(json.dumps(

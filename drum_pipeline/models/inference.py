@@ -63,6 +63,18 @@ def ensemble_probabilities(members: dict[str, np.ndarray], temperatures: dict[st
     return np.mean(calibrated, axis=0)
 
 
+def prediction_columns(probabilities: dict[str, np.ndarray], classes: list[str]) -> dict[str, np.ndarray]:
+    """The index's columns of N predictions (ModelSet.predict's probabilities): the ensemble's label
+    and confidence, and each CNN's."""
+    classes = np.array(classes)
+    columns = {"predicted_label": classes[probabilities["ensemble"].argmax(axis=1)],
+               "confidence": probabilities["ensemble"].max(axis=1).astype(float)}
+    for name in ("model1", "model2"):
+        columns[f"{name}_label"] = classes[probabilities[name].argmax(axis=1)]
+        columns[f"{name}_confidence"] = probabilities[name].max(axis=1).astype(float)
+    return columns
+
+
 def _predict(model, x: np.ndarray, batch_size: int) -> np.ndarray:
     """model.predict without its per-call dataset set-up (a large share of the time on small batches).
     Batches are padded to a power of two, so TensorFlow traces a handful of shapes, not one per pack."""

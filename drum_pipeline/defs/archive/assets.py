@@ -11,14 +11,14 @@ import pandas as pd
 from drum_pipeline.archive.corrections import apply_corrections, read_corrections
 from drum_pipeline.archive.index import INDEX_COLUMNS, index_pack, list_packs, load_classifier, pack_files
 from drum_pipeline.archive.rebuild import rebuild_from_index
+from drum_pipeline.archive.reports import FIRST_LOOK, folder_summary_line, review_summary_line
 from drum_pipeline.archive.reports import folder_report as folder_report_table
-from drum_pipeline.archive.reports import folder_summary_line
 from drum_pipeline.archive.reports import review_queue as review_queue_table
 from drum_pipeline.audio.feature_cache import FeatureCache
 from drum_pipeline.audio.folders import fingerprint
 from drum_pipeline.audio.hashing import HashCache
 from drum_pipeline.config.layout import write_atomic
-from drum_pipeline.defs.metadata import markdown_table, png_image
+from drum_pipeline.defs.metadata import markdown_table, picture
 from drum_pipeline.defs.resources import DrumPipelineConfig
 from drum_pipeline.defs.shared import AUTOMATION, MIRROR_PACKS, PACK_FINGERPRINT, archive_packs, packs_digest
 from drum_pipeline.labels.taxonomy import load_taxonomy
@@ -33,9 +33,9 @@ def _disagreements(index: pd.DataFrame) -> pd.DataFrame:
     return wrong[["path", "folder_label", "predicted_label", "confidence"]]
 
 
-def _summary(table: pd.DataFrame, chart: bool = False) -> dict:
-    """Counts per status and class and a confidence histogram; `chart` adds a bar chart of the
-    classes (about 0.15 s to draw: once per rebuild, not once per pack)."""
+def _summary(table: pd.DataFrame, chart_layout=None) -> dict:
+    """Counts per status and class and a confidence histogram; with `chart_layout` (an OutputLayout)
+    a bar chart of the classes too (about 0.15 s to draw: once per rebuild, not once per pack)."""
     statuses = table["status"].value_counts()
     counts = table.loc[table["status"].isin(["ok", "placed"]), "label"].value_counts()
     confidence = table["confidence"].dropna()
@@ -49,8 +49,9 @@ def _summary(table: pd.DataFrame, chart: bool = False) -> dict:
         "confidence_histogram": markdown_table(pd.DataFrame(
             {"confidence": [f"{b / 10:.1f}-{(b + 1) / 10:.1f}" for b in range(10)], "files": histogram})),
     }
-    if chart:
-        summary["class_distribution"] = png_image(bar_chart_png(counts.to_dict(), "files per class"), "files per class")
+    if chart_layout is not None:
+        summary["class_distribution"] = picture(chart_layout, "class_distribution",
+                                                bar_chart_png(counts.to_dict(), "files per class"), "files per class")
     return summary
 
 
@@ -132,7 +133,7 @@ def rebuilt_archive(context: dg.AssetExecutionContext, config: DrumPipelineConfi
         "link_mode": settings.link_mode,
         **counts,
         MIRROR_PACKS: packs_digest(packs),
-        **_summary(ledger, chart=True),
+        **_summary(ledger, settings.layout),
         "per_pack": markdown_table(per_pack),
         "folder_disagreements": markdown_table(_disagreements(index[index["pack"].isin(packs)])),
     })
@@ -146,23 +147,25 @@ def _index_with_corrections(settings, index: pd.DataFrame) -> pd.DataFrame:
     return apply_corrections(index[index["pack"].isin(packs)], read_corrections(settings.layout.corrections_path))
 
 
-@dg.asset(group_name="archive", deps=["corrections"], code_version="1", automation_condition=AUTOMATION)
+@dg.asset(group_name="archive", deps=["corrections"], code_version="2", automation_condition=AUTOMATION)
 def review_queue(context: dg.AssetExecutionContext, config: DrumPipelineConfig, archive_index: pd.DataFrame,
                  sorting_thresholds: dict):
-    """The archive files most worth a look, ranked by how much a correction would teach: the two
-    models disagree, the confidence is near the threshold, the folder name and the audio disagree,
-    or the sound is novel. Each with a file:// link to the original; correct one with
-    `drum-pipeline correct PATH LABEL`."""
+    """The doubtful archive files, the likeliest mistakes first: the chance that a sort is wrong
+    is learned on the library's held-out split (see sorting_thresholds), and a folder name that
+    claims another class makes a mistake likely. Each says why it is in, with a file:// link to
+    the original; correct one with `drum-pipeline correct PATH LABEL`."""
     settings = config.settings()
     queue = review_queue_table(_index_with_corrections(settings, archive_index), settings.archive_dir,
-                               sorting_rules_from(sorting_thresholds, settings.confidence_threshold))
-    context.log.info(f"{len(queue)} files worth a look")
-    top = queue.head(50)
+                               sorting_rules_from(sorting_thresholds, settings.confidence_threshold),
+                               sorting_thresholds.get("mistakes"))
+    context.log.info(review_summary_line(queue))
+    top = queue.head(FIRST_LOOK)
     return dg.MaterializeResult(value=queue, metadata={
         "path": dg.MetadataValue.path(str(settings.layout.table_path("review_queue"))),
         "dagster/row_count": len(queue),
+        "summary": review_summary_line(queue),
         "queue": markdown_table(top.assign(path=[f"[{p}]({u})" for p, u in zip(top["path"], top["uri"], strict=True)])
-                                .drop(columns=["uri"])),
+                                [["rank", "path", "label", "chance", "why"]], limit=FIRST_LOOK),
     })
 
 

@@ -13,7 +13,7 @@ from drum_pipeline.audio.feature_cache import (
 )
 from drum_pipeline.audio.features import FeatureParams
 from drum_pipeline.config.settings import Settings
-from drum_pipeline.defs.metadata import markdown_table, png_image
+from drum_pipeline.defs.metadata import markdown_table, picture
 from drum_pipeline.defs.resources import DrumPipelineConfig
 from drum_pipeline.defs.shared import AUTOMATION
 from drum_pipeline.plots import spectrogram_grid
@@ -67,13 +67,11 @@ def spectrogram_features(context: dg.AssetExecutionContext, config: DrumPipeline
     ok = table[table["error"] == ""]
     examples = {label: list(feature_matrix(group.head(6), "logmel", params)) for label, group in ok.groupby("label")}
     png = spectrogram_grid(examples, "log-mel spectrograms of the curated set, per class")
-    png_path = settings.layout.reports_dir / "spectrograms_per_class.png"
-    png_path.parent.mkdir(parents=True, exist_ok=True)
-    png_path.write_bytes(png)
     return dg.MaterializeResult(value=table, metadata={
         "path": dg.MetadataValue.path(str(settings.layout.table_path("spectrogram_features"))),
         "dagster/row_count": len(table),
-        "spectrograms_per_class": png_image(png, "log-mel spectrograms per class"),
+        "spectrograms_per_class": picture(settings.layout, "spectrograms_per_class", png,
+                                          "log-mel spectrograms per class"),
         **_extraction_metadata(params, report, (params.n_mels, params.n_frames)),
     })
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from drum_pipeline.audio.features import FeatureParams
-from drum_pipeline.defs.metadata import markdown_table, png_image
+from drum_pipeline.defs.metadata import markdown_table, picture
 from drum_pipeline.defs.resources import DrumPipelineConfig
 from drum_pipeline.defs.shared import AUTOMATION
 from drum_pipeline.labels.taxonomy import load_taxonomy
@@ -61,12 +61,13 @@ def _train_counts(data) -> dict:
     return {"train_files": library, "synthetic_train_files": len(data["train"].y) - library}
 
 
-def _training_metadata(result, title: str) -> dict:
+def _training_metadata(config: DrumPipelineConfig, name: str, result, title: str) -> dict:
     history = result.history
     metadata = {
         "training_seconds": dg.MetadataValue.float(round(result.seconds, 1)),
         "epochs": len(history["loss"]),
-        "curves": png_image(history_png(history, title), f"{title} training curves"),
+        "curves": picture(config.settings().layout, f"{name}_training", history_png(history, title),
+                          f"{title} training curves"),
     }
     if "val_accuracy" in history:
         metadata["best_val_accuracy"] = dg.MetadataValue.float(round(max(history["val_accuracy"]), 4))
@@ -107,7 +108,7 @@ def model1(context: dg.AssetExecutionContext, config: DrumPipelineConfig, spectr
     folder = save_model(settings.layout.models_dir, "model1", result.model, classes, params, history=result.history)
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(folder)),
                                           **_train_counts(data),
-                                          **_training_metadata(result, "Model 1 (MFCC CNN)")})
+                                          **_training_metadata(config, "model1", result, "Model 1 (MFCC CNN)")})
 
 
 @dg.asset(code_version="3", **MODEL_INPUTS)
@@ -127,7 +128,7 @@ def model2_encoder(context: dg.AssetExecutionContext, config: DrumPipelineConfig
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(folder)),
                                           "embedding_size": int(result.extra["encoder"].output_shape[-1]),
                                           **_train_counts(data),
-                                          **_training_metadata(result, "Model 2 autoencoder")})
+                                          **_training_metadata(config, "model2_autoencoder", result, "Model 2 autoencoder")})
 
 
 @dg.asset(code_version="2", **{**MODEL_INPUTS, "deps": ["taxonomy", model2_encoder]})
@@ -145,7 +146,7 @@ def model2_classifier(context: dg.AssetExecutionContext, config: DrumPipelineCon
     folder = save_model(settings.layout.models_dir, "model2_classifier", result.model, classes, params,
                         history=result.history)
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(folder)), **_train_counts(data),
-                                          **_training_metadata(result, "Model 2 classifier")})
+                                          **_training_metadata(config, "model2_classifier", result, "Model 2 classifier")})
 
 
 @dg.asset(code_version="3", **MODEL_INPUTS)

@@ -6,18 +6,20 @@ from dataclasses import asdict
 import dagster as dg
 import pandas as pd
 
+from drum_pipeline.archive.corrections import UNSORTED
 from drum_pipeline.audio.features import FeatureParams
-from drum_pipeline.defs.metadata import markdown_table
+from drum_pipeline.defs.metadata import picture
 from drum_pipeline.defs.models.assets import MODEL_INPUTS, library_non_drums, taxonomy_classes, training_splits
 from drum_pipeline.defs.models.evaluation import evaluation_report
 from drum_pipeline.defs.resources import DrumPipelineConfig
 from drum_pipeline.models.store import load_model, model_dir, promote, save_model, update_meta
+from drum_pipeline.plots import operating_curve_png
 
 DEPLOYED_MODELS = ["model1", "model2_autoencoder", "model2_encoder", "model2_classifier", "drum_detector",
                    "descriptor_model"]
 
 
-@dg.asset(code_version="1", **{**MODEL_INPUTS, "deps": ["taxonomy", evaluation_report]})
+@dg.asset(code_version="2", **{**MODEL_INPUTS, "deps": ["taxonomy", evaluation_report]})
 def sorting_thresholds(context: dg.AssetExecutionContext, config: DrumPipelineConfig,
                        spectrogram_features: pd.DataFrame, synthetic_drums: pd.DataFrame,
                        label_extraction: pd.DataFrame):
@@ -26,9 +28,11 @@ def sorting_thresholds(context: dg.AssetExecutionContext, config: DrumPipelineCo
     sorted, with the CNNs' temperatures; checked on the test split's drums and on held-out
     non-drums (library files the detector never heard, and fresh synthesized ones). Materialized
     only for candidates that passed the evaluation's blocking checks, and deployed with them."""
+    from drum_pipeline.archive.index import build_reference
     from drum_pipeline.models.evaluation import rejection_markdown
-    from drum_pipeline.models.inference import calibrated_candidates
-    from drum_pipeline.models.rejection import calibrate_sorting_rules, drum_scores, operating_curve, sorted_mask
+    from drum_pipeline.models.inference import calibrated_candidates, prediction_columns
+    from drum_pipeline.models.mistakes import fit_mistake_model, sort_is_wrong, sorted_rows
+    from drum_pipeline.models.rejection import calibrate_sorting_rules, drum_scores, operating_curve
     from drum_pipeline.models.synthetic import EVALUATION_STREAM, synthetic_negatives
 
     settings, classes, params = config.settings(), taxonomy_classes(config), FeatureParams()
@@ -45,24 +49,36 @@ def sorting_thresholds(context: dg.AssetExecutionContext, config: DrumPipelineCo
     others = library_others.plus(synthetic_negatives(20, params, settings.seed, stream=EVALUATION_STREAM))
     others_scores = drum_scores(detector, others.logmel, others.duration, params)
 
-    def sorted_share(split, scores) -> float:
-        kept = sorted_mask(rules, split.duration, scores, candidates.predict(split.mfcc(params), split.logmel,
-                                                                             split.duration))
-        return round(float(kept.mean()), 4) if len(kept) else 0.0
+    reference = build_reference(candidates, spectrogram_features, params)
 
+    def rows_of(split, scores) -> pd.DataFrame:
+        """The split as index rows, sorted by the rules, with the truth (`non_drum` for negatives)."""
+        predictions = prediction_columns(candidates.predict(split.mfcc(params), split.logmel, split.duration), classes)
+        _, novelty = reference.fine_labels_and_novelty(candidates.embed(split.logmel),
+                                                       list(predictions["predicted_label"]))
+        rows = sorted_rows(predictions, scores, novelty, split.duration, rules)
+        return rows.assign(truth=[classes[y] if y >= 0 else "non_drum" for y in split.y])
+
+    test_rows = rows_of(test, drum_scores(detector, test.logmel, test.duration, params))
+    others_rows = rows_of(others, others_scores)
+    fit_rows = pd.concat([rows_of(val, val_scores), others_rows], ignore_index=True)
+    mistakes = fit_mistake_model(fit_rows, sort_is_wrong(fit_rows["label"], fit_rows["truth"]))
+    test_wrong = sort_is_wrong(test_rows["label"], test_rows["truth"])
     rejection = {"rules": asdict(rules), "keep_share": settings.keep_share, "test_drums": int(len(test.y)),
-                 "test_drums_kept": sorted_share(test, drum_scores(detector, test.logmel, test.duration, params)),
-                 "held_out_non_drums": int(len(others.y)), "library_non_drums": int(len(library_others.y)),
-                 "non_drums_rejected": round(1 - sorted_share(others, others_scores), 4) if len(others.y) else 0.0,
+                 "test_drums_kept": _share(test_rows["label"] != UNSORTED), "held_out_non_drums": int(len(others.y)),
+                 "library_non_drums": int(len(library_others.y)),
+                 "non_drums_rejected": _share(others_rows["label"] == UNSORTED),
                  "curve": operating_curve(val_scores, others_scores)}
-    markdown = rejection_markdown(rejection)
+    review = _review_check(mistakes, test_rows, test_wrong)
+    markdown = f"{rejection_markdown(rejection)}\n\n{review}"
     settings.layout.reports_dir.mkdir(parents=True, exist_ok=True)
     (settings.layout.reports_dir / "sorting_thresholds.md").write_text(f"# What goes to unsorted\n\n{markdown}\n")
     context.log.info(f"thresholds: drum score {rules.drum_threshold}, confidence {rules.confidence_threshold}; "
                      f"{rejection['test_drums_kept']:.1%} of test drums kept, "
                      f"{rejection['non_drums_rejected']:.1%} of held-out non-drums rejected")
     return dg.MaterializeResult(
-        value={**asdict(rules), "temperatures": candidates.temperatures, "keep_share": settings.keep_share},
+        value={**asdict(rules), "temperatures": candidates.temperatures, "keep_share": settings.keep_share,
+               "mistakes": mistakes},
         metadata={
             "path": dg.MetadataValue.path(str(settings.layout.value_path("sorting_thresholds"))),
             "drum_threshold": dg.MetadataValue.float(rules.drum_threshold),
@@ -70,8 +86,31 @@ def sorting_thresholds(context: dg.AssetExecutionContext, config: DrumPipelineCo
             "rejection": dg.MetadataValue.md(markdown),
             "test_drums_kept": dg.MetadataValue.float(rejection["test_drums_kept"]),
             "held_out_non_drums_rejected": dg.MetadataValue.float(rejection["non_drums_rejected"]),
-            "detector_curve": markdown_table(rejection["curve"]),
+            "detector_curve": picture(settings.layout, "detector_curve",
+                                      operating_curve_png(rejection["curve"], "the drum detector on held-out sounds"),
+                                      "the drum detector's curve"),
+            "review_ranking": dg.MetadataValue.md(review),
         })
+
+
+def _share(flags: pd.Series) -> float:
+    return round(float(flags.mean()), 4) if len(flags) else 0.0
+
+
+def _review_check(mistakes: dict | None, test_rows: pd.DataFrame, wrong) -> str:
+    """How the review queue's ranking (the chance of a mistake) does on the test split's drums."""
+    from drum_pipeline.models.mistakes import MIN_EACH, mistake_chance, top_share_wrong
+
+    if mistakes is None:
+        fitted = (f"No chance-of-a-mistake model: fewer than {MIN_EACH} wrong (or right) sorts on the validation split; the "
+                  "review queue ranks by the ensemble's doubt (1 - confidence).")
+    else:
+        fitted = (f"The review queue ranks by the chance of a mistake, learned on {mistakes['files']} held-out files "
+                  f"({mistakes['wrong']} sorted wrong).")
+    count = max(1, len(test_rows) // 10)
+    return (f"{fitted} On the {len(test_rows)} test drums, {int(wrong.sum())} are sorted wrong "
+            f"({_share(pd.Series(wrong)):.1%}); of the {count} of highest chance, "
+            f"{top_share_wrong(mistake_chance(mistakes, test_rows), wrong, count):.0%} are.")
 
 
 @dg.asset(code_version="1", **{**MODEL_INPUTS, "deps": ["taxonomy", evaluation_report]})

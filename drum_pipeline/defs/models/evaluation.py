@@ -11,7 +11,7 @@ from drum_pipeline.archive.corrections import read_corrections
 from drum_pipeline.audio.feature_cache import feature_matrix
 from drum_pipeline.audio.features import FeatureParams, mfcc_from_logmel
 from drum_pipeline.config.layout import write_atomic
-from drum_pipeline.defs.metadata import markdown_table, png_image
+from drum_pipeline.defs.metadata import markdown_table, picture
 from drum_pipeline.defs.models.assets import (
     MODEL_INPUTS,
     descriptor_model,
@@ -165,7 +165,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
             "every_voice": dg.MetadataValue.md(every_voice_markdown(every_voice, every_voice_table, classes)),
             "every_voice_ensemble_accuracy": dg.MetadataValue.float(round(every_voice["ensemble"]["accuracy"], 4)),
             **{f"{name}_macro_f1": dg.MetadataValue.float(round(r["macro_f1"], 4)) for name, r in results.items()},
-            **{f"confusion_{name}": png_image(png, f"confusion matrix of {name}") for name, png in pngs.items()},
+            **{f"confusion_{name}": picture(settings.layout, f"confusion_{name}", png, f"confusion matrix of {name}")
+               for name, png in pngs.items()},
             "test_files": int(len(test.y)),
             "corrected_files": markdown_table(corrected),
         },
