@@ -29,6 +29,11 @@ def taxonomy():
         ("Downloads/untitled/Audio 12.wav", "unlabelled", "", ""),
         ("Pack/Kick & Snare/hit 1.wav", "ambiguous", "", ""),
         ("Pack/Kick & Snare/Kick 1.wav", "labelled", "kick", "file"),  # the name settles the folder's doubt
+        ("lmms/drums/bassdrum01.ogg", "labelled", "kick", "file"),  # one word, as LMMS names its samples
+        ("lmms/drums/clav01.ogg", "labelled", "clave", "file"),
+        ("lmms/drums/wood01.ogg", "labelled", "woodblock", "file"),
+        ("lmms/basses/bass01.ogg", "non_drum", "", ""),  # a bass is still no drum
+        ("Pack/Wood Snare 2.wav", "ambiguous", "", ""),  # two classes named: never a guess
     ],
 )
 def test_folder_and_file_name_rules(taxonomy, relpath, status, fine, source):

@@ -64,6 +64,9 @@ def test_reasons_never_print_a_value_equal_to_its_threshold():
         "not like a drum one-shot (drum score 0.12 under 0.30)"
     assert unsorted_reason(rules, 7.25, 0.9, 0.9, ("kick", 0.9), ("kick", 0.9)) == "too long for a one-shot (7.2 s)"
     assert unsorted_reason(rules, 0.4, float("nan"), 0.9, ("kick", 0.9), ("kick", 0.9)) == ""  # no detector yet
+    near_one = SortingRules(drum_threshold=0.9994)  # a threshold short of 1 never prints as 1.00
+    assert unsorted_reason(near_one, 0.4, 0.85, 0.9, ("kick", 0.9), ("kick", 0.9)) == \
+        "not like a drum one-shot (drum score 0.850 under 0.999)"
 
 
 def test_the_calibrated_thresholds_are_read_and_an_explicit_threshold_wins():

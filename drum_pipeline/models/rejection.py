@@ -107,9 +107,11 @@ def unsorted_reason(rules: SortingRules, duration: float | None, drum_score: flo
 
 
 def _under(value: float, threshold: float) -> str:
-    """'0.42 under 0.45', with enough digits that the two never print equal."""
+    """'0.42 under 0.45', with enough digits that the two never print equal and that a threshold
+    short of 1 (or over 0) never prints as 1.00 (0.00)."""
     digits = 2
-    while f"{value:.{digits}f}" == f"{threshold:.{digits}f}" and digits < 6:
+    while digits < 6 and (f"{value:.{digits}f}" == f"{threshold:.{digits}f}"
+                          or (round(threshold, digits) in (0.0, 1.0) and threshold not in (0.0, 1.0))):
         digits += 1
     return f"{value:.{digits}f} under {threshold:.{digits}f}"
 
