@@ -392,8 +392,8 @@ def _similar(args: argparse.Namespace) -> int:
     """The archive's nearest sounds to a file, by Model 2's embedding."""
     from drum_pipeline.archive.index import INDEX_COLUMNS, load_classifier, similar_sounds
     from drum_pipeline.audio.feature_cache import FeatureCache
-    from drum_pipeline.audio.features import analysed_window, compute_features
-    from drum_pipeline.audio.loader import AudioLoadError, load_window
+    from drum_pipeline.audio.features import file_logmel
+    from drum_pipeline.audio.loader import AudioLoadError
     from drum_pipeline.labels.taxonomy import load_taxonomy
 
     settings = _settings(args)
@@ -408,11 +408,10 @@ def _similar(args: argparse.Namespace) -> int:
     classifier = load_classifier(current_bundle(settings), load_taxonomy(settings.taxonomy_path))
     params = classifier.params
     try:
-        audio = load_window(path, params.sample_rate, params.decode_seconds)
+        logmel = file_logmel(path, params)
     except AudioLoadError as exc:
         print(f"drum-pipeline: {args.file}: {exc}", file=sys.stderr)
         return 1
-    logmel = compute_features(analysed_window(audio.samples, params)[None], params)["logmel"][0]
     index = settings.layout.read_partitions("archive_index", INDEX_COLUMNS)
     query = path.resolve()
     index = index[index["path"].map(lambda relpath: (settings.archive_dir / relpath).resolve() != query)]
