@@ -42,6 +42,15 @@ def spectrogram_grid(examples: dict[str, list[np.ndarray]], title: str = "") -> 
     return _png(fig)
 
 
+def spectrogram_png(logmel: np.ndarray) -> bytes:
+    """One log-mel spectrogram (bands x frames, dB), small and without axes: the review page's picture."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(2.4, 0.9))
+    ax.imshow(logmel, origin="lower", aspect="auto", cmap="magma", vmin=-80, vmax=0)
+    ax.set_axis_off()
+    return _png(fig)
+
+
 def confusion_matrix_png(confusion: np.ndarray, classes: list[str], title: str) -> bytes:
     """A confusion matrix with counts, true classes down, predicted across."""
     plt = _pyplot()

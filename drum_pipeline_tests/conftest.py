@@ -4,7 +4,7 @@ import pytest
 
 from drum_pipeline.demo.data import make_demo_archive, make_demo_library
 
-TRAINED_FIXTURES = {"trained", "indexed", "first_run", "corrected"}
+TRAINED_FIXTURES = {"trained", "indexed", "indexed_copy", "first_run", "corrected"}
 
 
 def pytest_collection_modifyitems(items):
@@ -85,6 +85,29 @@ def indexed(trained, small_demo, definitions):
                              instance=instance)
     assert rebuild.success
     return config, output, archive, before, instance, packs, rebuild
+
+
+@pytest.fixture(scope="session")
+def indexed_copy(indexed, tmp_path_factory):
+    """A function: a copy of the indexed output (the session's stays as it is) under a new folder,
+    as (config, output, archive, the environment the CLI reads)."""
+    import os
+    import shutil
+
+    from drum_pipeline.defs.resources import DrumPipelineConfig
+
+    config, output, archive, *_ = indexed
+
+    def copy(name: str):
+        base = tmp_path_factory.mktemp(name)
+        shutil.copytree(output, base / "out", symlinks=True)
+        own = DrumPipelineConfig(**{**config.model_dump(), "output_dir": str(base / "out")})
+        env = {**os.environ, "DRUM_OUTPUT_DIR": str(base / "out"), "DRUM_ARCHIVE_DIR": str(archive),
+               "DRUM_LIBRARY_DIR": config.library_dir, "OPENBLAS_NUM_THREADS": "1",
+               "DAGSTER_HOME": str(base / "home")}
+        return own, base / "out", archive, env
+
+    return copy
 
 
 @pytest.fixture

@@ -17,6 +17,8 @@ from drum_pipeline.archive.corrections import (
     corrected_training_rows,
     corrections_problems,
     read_corrections,
+    restore_correction,
+    restore_rows,
 )
 from drum_pipeline.archive.index import INDEX_COLUMNS
 from drum_pipeline.archive.rebuild import plan
@@ -140,3 +142,38 @@ def test_a_path_in_the_rebuilt_mirror_is_followed_to_its_original(archive, tmp_p
     assert correct("archive/P/c.wav") == "P/c.wav"  # an archive path as before
     with pytest.raises(CorrectionError, match="not an entry of the rebuilt mirror"):
         correct("out/rebuilt/kick/P/gone.wav")
+
+
+def test_undoing_a_correction_puts_back_its_line_and_its_rows(archive, tmp_path):
+    root, index = archive
+    path = tmp_path / "corrections.csv"
+    taxonomy = load_taxonomy()
+    add_correction(path, index, root, taxonomy, str(root / "P/a.wav"), "snare")  # corrected before the page
+    before_file = read_corrections(path)
+    before_rows = apply_corrections(index, before_file)
+    # the page corrects a.wav again and b.wav for the first time; both are undone, last first
+    undo = []
+    for name, label in (("a", "tom"), ("b", "non_drum")):
+        sha = index.loc[index["path"] == f"P/{name}.wav", "sha256"].iloc[0]
+        old = read_corrections(path)
+        previous = old[old["sha256"] == sha].to_dict("records")
+        rows = apply_corrections(index, old)
+        undo.append((sha, previous[0] if previous else None, rows[rows["sha256"] == sha]))
+        add_correction(path, index, root, taxonomy, str(root / f"P/{name}.wav"), label)
+    corrected = apply_corrections(index, read_corrections(path))
+    assert list(corrected["label"]) == ["tom", "unsorted", "kick"]
+    for sha, previous, rows in reversed(undo):
+        restore_correction(path, sha, previous)
+        corrected = restore_rows(corrected, rows)
+    assert read_corrections(path).to_dict("records") == before_file.to_dict("records")
+    pd.testing.assert_frame_equal(corrected, before_rows)
+
+
+def test_undo_keeps_the_malformed_lines(archive, tmp_path):
+    root, index = archive
+    path = tmp_path / "corrections.csv"
+    path.write_text(f"{HEADER}\n2,\"tom,,P/b.wav,P,kick\n")
+    add_correction(path, index, root, load_taxonomy(), str(root / "P/a.wav"), "snare")
+    restore_correction(path, "1", None)
+    assert read_corrections(path).empty
+    assert path.read_text() == f"{HEADER}\n2,\"tom,,P/b.wav,P,kick\n"

@@ -21,7 +21,7 @@ from drum_pipeline.archive.corrections import (
 )
 from drum_pipeline.archive.reports import FOLDER_STATES, folder_report
 from drum_pipeline.definitions import defs as load_definitions
-from drum_pipeline.defs.resources import DrumPipelineConfig, pipeline_resources
+from drum_pipeline.defs.resources import pipeline_resources
 from drum_pipeline.demo.data import read_manifest
 from drum_pipeline.labels.taxonomy import load_taxonomy
 
@@ -40,15 +40,9 @@ def _truth(archive) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def own_output(indexed, tmp_path_factory):
+def own_output(indexed_copy):
     """A copy of the indexed output (the session's stays as it is), with the environment the CLI reads."""
-    config, output, archive, *_ = indexed
-    base = tmp_path_factory.mktemp("review")
-    shutil.copytree(output, base / "out", symlinks=True)
-    own = DrumPipelineConfig(**{**config.model_dump(), "output_dir": str(base / "out")})
-    env = {**os.environ, "DRUM_OUTPUT_DIR": str(base / "out"), "DRUM_ARCHIVE_DIR": str(archive),
-           "DRUM_LIBRARY_DIR": config.library_dir, "OPENBLAS_NUM_THREADS": "1", "DAGSTER_HOME": str(base / "home")}
-    return own, base / "out", archive, env
+    return indexed_copy("review")
 
 
 def _index(output) -> pd.DataFrame:

@@ -199,6 +199,26 @@ def add_correction(corrections_path: Path, index: pd.DataFrame, archive_root: Pa
     return correction
 
 
+def restore_correction(corrections_path: Path, sha256: str, previous: dict | None) -> None:
+    """Undo a correction of `sha256`: its line becomes `previous` (the correction that was there
+    before, CORRECTION_COLUMNS), or goes when there was none; other lines, malformed ones too, stay."""
+    table, malformed = _parse(corrections_path)
+    table = _latest(table)
+    table = table[table["sha256"] != sha256]
+    if previous is not None:
+        table = pd.concat([table, pd.DataFrame([previous])[CORRECTION_COLUMNS]], ignore_index=True)
+    write_corrections(corrections_path, table, [line for _, line, _ in malformed])
+
+
+def restore_rows(partition: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """`partition` (an index partition) with its rows of the paths in `rows` put back as `rows` hold
+    them (as they were before a correction), in their places; the other rows as they are."""
+    hit = partition["path"].isin(rows["path"])
+    back = rows.loc[rows["path"].isin(partition["path"]), partition.columns]
+    merged = pd.concat([partition[~hit], back]).set_index("path").loc[partition["path"]].reset_index()
+    return merged[partition.columns].reset_index(drop=True)
+
+
 def apply_corrections(index: pd.DataFrame, corrections: pd.DataFrame) -> pd.DataFrame:
     """The index with corrected files' label and fine label set by hand and `label_source`
     `correction` (`model` elsewhere); the models' own columns are kept. A file corrected to

@@ -129,3 +129,11 @@ def mfcc_from_logmel(logmel: np.ndarray, n_mfcc: int, band_axis: int = -2) -> np
     """MFCCs of log-mel spectrograms (dB): the orthonormal DCT-II over the mel bands."""
     mfcc = scipy.fft.dct(logmel, type=2, norm="ortho", axis=band_axis)
     return np.take(mfcc, np.arange(n_mfcc), axis=band_axis).astype(np.float32)
+
+
+def file_logmel(path, params: FeatureParams) -> np.ndarray:
+    """The log-mel spectrogram (n_mels, n_frames) the models see of one audio file; AudioLoadError."""
+    from drum_pipeline.audio.loader import load_window
+
+    audio = load_window(path, params.sample_rate, params.decode_seconds)
+    return compute_features(analysed_window(audio.samples, params)[None], params)["logmel"][0]

@@ -5,10 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from drum_pipeline.config.settings import LINK_MODES, Settings
+from drum_pipeline.config.settings import LINK_MODES, REVIEW_HOST, REVIEW_PORT, Settings
 from drum_pipeline.words import counted
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -316,57 +321,116 @@ def _correct(args: argparse.Namespace) -> int:
     fine label, or non_drum / unsorted. The index and the rebuilt mirror change at once (no
     decoding, no retraining); the next retrain learns from a corrected drum.
     The correction is kept in DRUM_OUTPUT_DIR/corrections.csv by content hash: it survives renames."""
-    import dagster as dg
-
-    from drum_pipeline.archive.corrections import add_correction, apply_corrections, read_corrections
-    from drum_pipeline.cli.instance import dagster_home
-    from drum_pipeline.defs.automation.freshness import report_corrected_packs
-    from drum_pipeline.labels.taxonomy import load_taxonomy
-
     settings = _settings(args, archive_needed=True)
+    correction, _ = correct_file(args, settings, args.path, args.label)
     layout = settings.layout
-    index = layout.read_partitions("archive_index")
-    correction = add_correction(layout.corrections_path, index, settings.archive_dir,
-                                load_taxonomy(settings.taxonomy_path), args.path, args.label,
-                                layout.rebuilt_dir, layout.table_path("rebuilt_archive"))
-    corrections = read_corrections(layout.corrections_path)
-    packs = sorted(set(index.loc[index["sha256"] == correction["sha256"], "pack"]))
-    for pack in packs:  # the index changes at once: no decoding, no models
-        layout.write_partition("archive_index", pack, apply_corrections(index[index["pack"] == pack], corrections))
-    dagster_home()
-    with dg.DagsterInstance.get() as instance:
-        report_corrected_packs(instance, packs, lambda pack: layout.partition_path("archive_index", pack))
-    _run_rebuild(args, settings)
     print(f"{correction['path']}: {correction['label']} (the models said {correction['model_label'] or 'nothing'}); "
           f"index and {layout.rebuilt_dir} updated, kept in {layout.corrections_path}")
     return 0
 
 
-def _review(args: argparse.Namespace) -> int:
-    """The doubtful archive files (the review_queue table), the likeliest mistakes first, each
-    with the chance its sort is wrong and why it is in."""
-    import pandas as pd
+@dataclass(frozen=True)
+class CorrectionUndo:
+    """What a correction replaced: the file's corrections line before it (None: there was none, or
+    no file at all when `had_file` is false) and its index rows before it, in every pack."""
+    sha256: str
+    previous: dict | None
+    had_file: bool
+    rows: pd.DataFrame
 
+
+def correct_file(args: argparse.Namespace, settings: Settings, given: str, label: str) -> tuple[dict, CorrectionUndo]:
+    """The one way a correction is made (`drum-pipeline correct`, the review page): record it in the
+    corrections file, rewrite the index partitions of the file's packs, record them in Dagster's
+    catalog and rebuild the mirror through the `rebuild_archive` job. Returns the correction and
+    what undo_correction needs; CorrectionError (nothing changed) for a bad label or path."""
+    from drum_pipeline.archive.corrections import add_correction, apply_corrections, read_corrections
+    from drum_pipeline.labels.taxonomy import load_taxonomy
+
+    layout = settings.layout
+    index = layout.read_partitions("archive_index")
+    had_file = layout.corrections_path.exists()
+    before = read_corrections(layout.corrections_path)
+    correction = add_correction(layout.corrections_path, index, settings.archive_dir,
+                                load_taxonomy(settings.taxonomy_path), given, label,
+                                layout.rebuilt_dir, layout.table_path("rebuilt_archive"))
+    previous = before[before["sha256"] == correction["sha256"]].to_dict("records")
+    rows = index[index["sha256"] == correction["sha256"]]
+    corrections = read_corrections(layout.corrections_path)
+    _publish_index(args, settings, {pack: apply_corrections(index[index["pack"] == pack], corrections)
+                                    for pack in sorted(set(rows["pack"]))})
+    return correction, CorrectionUndo(correction["sha256"], previous[-1] if previous else None, had_file, rows)
+
+
+def undo_correction(args: argparse.Namespace, settings: Settings, undo: CorrectionUndo) -> None:
+    """Put back what a correction of correct_file replaced: its corrections line (or none), its index
+    rows, and the mirror (rebuilt through Dagster as correct_file does)."""
+    from drum_pipeline.archive.corrections import read_corrections, restore_correction, restore_rows
+
+    layout = settings.layout
+    restore_correction(layout.corrections_path, undo.sha256, undo.previous)
+    if not undo.had_file and read_corrections(layout.corrections_path).empty \
+            and len(layout.corrections_path.read_bytes().splitlines()) <= 1:
+        layout.corrections_path.unlink()  # the correction made the file: it goes with it
+    index = layout.read_partitions("archive_index")
+    _publish_index(args, settings, {pack: restore_rows(index[index["pack"] == pack], undo.rows)
+                                    for pack in sorted(set(undo.rows["pack"]))})
+
+
+def _publish_index(args: argparse.Namespace, settings: Settings, partitions: dict) -> None:
+    """Write the index partitions changed by hand (pack: table), record them in Dagster's catalog
+    (no decoding, no models), then rebuild the mirror and its reports through Dagster."""
+    import dagster as dg
+
+    from drum_pipeline.cli.instance import dagster_home
+    from drum_pipeline.defs.automation.freshness import report_corrected_packs
+
+    layout = settings.layout
+    for pack, table in partitions.items():
+        layout.write_partition("archive_index", pack, table)
+    dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        report_corrected_packs(instance, list(partitions), lambda pack: layout.partition_path("archive_index", pack))
+    _run_rebuild(args, settings)
+
+
+def current_review_queue(settings: Settings) -> pd.DataFrame:
+    """The review_queue table as of now (the index with the corrections file applied), best first;
+    RuntimeError when there is no archive index yet."""
     from drum_pipeline.archive.corrections import apply_corrections, read_corrections
-    from drum_pipeline.archive.reports import review_queue, review_summary_line
+    from drum_pipeline.archive.reports import review_queue
     from drum_pipeline.models.rejection import sorting_rules_from
 
-    settings = _settings(args)
     index = settings.layout.read_partitions("archive_index")
     if index.empty:
-        print("drum-pipeline: no archive index yet: run `drum-pipeline run` first", file=sys.stderr)
-        return 1
+        raise RuntimeError("no archive index yet: run `drum-pipeline run` first")
     thresholds = _thresholds(settings)
-    queue = review_queue(apply_corrections(index, read_corrections(settings.layout.corrections_path)),
-                         settings.archive_dir, sorting_rules_from(thresholds, settings.confidence_threshold),
-                         thresholds.get("mistakes"))
+    return review_queue(apply_corrections(index, read_corrections(settings.layout.corrections_path)),
+                        settings.archive_dir, sorting_rules_from(thresholds, settings.confidence_threshold),
+                        thresholds.get("mistakes"))
+
+
+def _review(args: argparse.Namespace) -> int:
+    """The doubtful archive files (the review_queue table), the likeliest mistakes first, each
+    with the chance its sort is wrong and why it is in. With --serve, a page on this machine to
+    review them by ear and correct them with one key."""
+    import pandas as pd
+
+    from drum_pipeline.archive.reports import review_summary_line
+
+    settings = _settings(args)
+    if args.serve:
+        from drum_pipeline.cli.review_page import serve
+
+        return serve(args, settings, args.port)
+    queue = current_review_queue(settings)
     shown = queue.head(args.count)
     if args.format == "table":
         shown = shown[["rank", "path", "label", "chance", "why"]]
         with pd.option_context("display.max_colwidth", 80, "display.width", 200):
             _print_table(shown, args.format)
-        print(f"{review_summary_line(queue, args.count)}; correct one with `drum-pipeline correct PATH LABEL`",
-              file=sys.stderr)
+        print(f"{review_summary_line(queue, args.count)}; correct one with `drum-pipeline correct PATH LABEL` "
+              "(or by ear: `drum-pipeline review --serve`)", file=sys.stderr)
     else:
         _print_table(shown, args.format)
     return 0
@@ -394,8 +458,8 @@ def _similar(args: argparse.Namespace) -> int:
     """The archive's nearest sounds to a file, by Model 2's embedding."""
     from drum_pipeline.archive.index import INDEX_COLUMNS, load_classifier, similar_sounds
     from drum_pipeline.audio.feature_cache import FeatureCache
-    from drum_pipeline.audio.features import analysed_window, compute_features
-    from drum_pipeline.audio.loader import AudioLoadError, load_window
+    from drum_pipeline.audio.features import file_logmel
+    from drum_pipeline.audio.loader import AudioLoadError
     from drum_pipeline.labels.taxonomy import load_taxonomy
 
     settings = _settings(args)
@@ -410,11 +474,10 @@ def _similar(args: argparse.Namespace) -> int:
     classifier = load_classifier(current_bundle(settings), load_taxonomy(settings.taxonomy_path))
     params = classifier.params
     try:
-        audio = load_window(path, params.sample_rate, params.decode_seconds)
+        logmel = file_logmel(path, params)
     except AudioLoadError as exc:
         print(f"drum-pipeline: {args.file}: {exc}", file=sys.stderr)
         return 1
-    logmel = compute_features(analysed_window(audio.samples, params)[None], params)["logmel"][0]
     index = settings.layout.read_partitions("archive_index", INDEX_COLUMNS)
     query = path.resolve()
     index = index[index["path"].map(lambda relpath: (settings.archive_dir / relpath).resolve() != query)]
@@ -446,16 +509,24 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _ui(args: argparse.Namespace) -> int:
     """Start Dagster's UI and daemon (`dagster dev`) on the Dagster home `drum-pipeline run` uses,
-    so the UI shows what the CLI did and the sensors repeat nothing."""
-    import os
+    so the UI shows what the CLI did and the sensors repeat nothing; beside it the review page,
+    which also serves the pictures of the UI's metadata."""
+    import subprocess
 
     from drum_pipeline.cli.instance import dagster_home
 
     home = dagster_home()
     target = ["-w", "workspace.yaml"] if Path("workspace.yaml").exists() else ["-m", "drum_pipeline.definitions"]
     print(f"drum-pipeline: dagster dev with DAGSTER_HOME={home}", file=sys.stderr)
+    page = subprocess.Popen([sys.executable, "-m", "drum_pipeline.cli", "review", "--serve"])
     hush = "ignore:Function `dev_command` is superseded"  # dagster 1.13 points at `dg dev`, which needs a dg project
-    os.execv(sys.executable, [sys.executable, "-W", hush, "-m", "dagster", "dev", *target, *args.dagster_args])
+    try:
+        return subprocess.call([sys.executable, "-W", hush, "-m", "dagster", "dev", *target, *args.dagster_args])
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        page.terminate()
+        page.wait()
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -572,6 +643,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "drum-pipeline review -n 20")
     review.add_argument("-n", "--count", type=int, default=50, help="how many (default: 50)")
     review.add_argument("--archive", help="archive folder (for the file:// links)")
+    review.add_argument("--serve", action="store_true",
+                        help=f"serve a page to review the queue by ear and correct it by key (http://{REVIEW_HOST}:PORT)")
+    review.add_argument("--port", type=int, default=REVIEW_PORT, help=f"the page's port (default: {REVIEW_PORT})")
 
     bench = command("bench", _bench, "measure throughput, re-scans and memory against the decode limit",
                     "drum-pipeline bench --files 20000 --memory 1000 20000", formats=False)

@@ -20,7 +20,9 @@ DEFAULT_KEEP_SHARE = 0.95  # the share of held-out drums the calibrated threshol
 DEFAULT_LINK_MODE = "symlink"
 LINK_MODES = ("symlink", "hardlink", "copy")
 DEFAULT_RESCAN_CRON = "0 4 * * *"
-PAGE_PORT = 8765  # the local page (review by ear, the UI's pictures) on 127.0.0.1
+REVIEW_HOST = "127.0.0.1"  # the local page (review by ear, the UI's pictures) is for this machine only
+REVIEW_PORT = 8731
+REVIEW_URL = f"http://{REVIEW_HOST}:{REVIEW_PORT}/"
 
 # Each setting and the variable that sets it.
 ENVIRONMENT = {

@@ -7,7 +7,7 @@ import dagster as dg
 import pandas as pd
 
 from drum_pipeline.config.layout import OutputLayout, write_atomic
-from drum_pipeline.config.settings import PAGE_PORT
+from drum_pipeline.config.settings import REVIEW_URL
 
 
 def markdown_table(frame: pd.DataFrame, limit: int = 50) -> dg.MetadataValue:
@@ -24,4 +24,4 @@ def picture(layout: OutputLayout, name: str, png: bytes, alt: str) -> dg.Metadat
     path = layout.picture_path(name)
     write_atomic(path, lambda tmp: Path(tmp).write_bytes(png))
     version = hashlib.sha256(png).hexdigest()[:12]  # a new picture is not taken from the browser's cache
-    return dg.MetadataValue.md(f"![{alt}](http://127.0.0.1:{PAGE_PORT}/reports/{path.name}?v={version})")
+    return dg.MetadataValue.md(f"![{alt}]({REVIEW_URL}reports/{path.name}?v={version})")

@@ -18,6 +18,7 @@ from drum_pipeline.audio.feature_cache import FeatureCache
 from drum_pipeline.audio.folders import fingerprint
 from drum_pipeline.audio.hashing import HashCache
 from drum_pipeline.config.layout import write_atomic
+from drum_pipeline.config.settings import REVIEW_URL
 from drum_pipeline.defs.metadata import markdown_table, picture
 from drum_pipeline.defs.resources import DrumPipelineConfig
 from drum_pipeline.defs.shared import AUTOMATION, MIRROR_PACKS, PACK_FINGERPRINT, archive_packs, packs_digest
@@ -164,6 +165,8 @@ def review_queue(context: dg.AssetExecutionContext, config: DrumPipelineConfig, 
         "path": dg.MetadataValue.path(str(settings.layout.table_path("review_queue"))),
         "dagster/row_count": len(queue),
         "summary": review_summary_line(queue),
+        "review_by_ear": f"run `drum-pipeline review --serve` and open {REVIEW_URL}: hear each file, correct it "
+                         "with one key (1-6 the classes, u unsorted, n non_drum, z undo)",
         "queue": markdown_table(top.assign(path=[f"[{p}]({u})" for p, u in zip(top["path"], top["uri"], strict=True)])
                                 [["rank", "path", "label", "chance", "why"]], limit=FIRST_LOOK),
     })
