@@ -112,7 +112,7 @@ def test_evaluation_reports_all_models_and_deploys(trained):
     assert models.descriptor_model is not None  # deployed: refit on every library drum, not the train split alone
     assert refit["train_files"] == splits["train_files"] + splits["val_files"] + splits["test_files"]
     metadata = result.asset_materializations_for_node("evaluation_report")[0].metadata
-    assert "data:image/png;base64," in metadata["confusion_ensemble"].value
+    assert "/reports/confusion_ensemble.png" in metadata["confusion_ensemble"].value
     for name in ("model1", "model2_classifier", "model2_encoder"):
         assert (model_dir(output / "models", name, DEPLOYED) / "model.keras").exists()
 
