@@ -14,8 +14,9 @@ RULES = SortingRules(confidence_threshold=0.5, drum_threshold=0.3)
 
 def _row(path: str, predicted: str = "tom", confidence: float = 0.91, drum_score: float = 0.9, **extra) -> dict:
     """An index row: the sound says `predicted`; the name's claim is read from `path`."""
-    row = {"path": path, "pack": path.split("/")[0], "sha256": path, "status": "ok", "predicted_label": predicted,
-           "fine_label": predicted, "confidence": confidence, "model1_label": predicted, "model1_confidence": confidence,
+    row = {"path": path, "pack": path.split("/")[0], "sha256": path, "status": "ok",
+           "predicted_label": predicted, "predicted_fine_label": predicted, "confidence": confidence,
+           "model1_label": predicted, "model1_confidence": confidence,
            "model2_label": predicted, "model2_confidence": confidence, "drum_score": drum_score, "novelty": 0.5,
            "duration": 0.4, "peak": 0.8, "duplicate_of": "", "error": "", "folder_label": "", "reason": "",
            **name_claim(load_taxonomy(), path)}

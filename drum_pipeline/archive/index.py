@@ -30,7 +30,8 @@ from drum_pipeline.progress import StageTimes
 
 ROOT_PACK = "(archive root)"
 INDEX_COLUMNS = [
-    "path", "pack", "sha256", "status", "label", "fine_label", "confidence", "predicted_label", "reason",
+    "path", "pack", "sha256", "status", "label", "fine_label", "confidence", "predicted_label", "predicted_fine_label",
+    "reason",
     "model1_label", "model1_confidence", "model2_label", "model2_confidence", "drum_score", "novelty",
     "duplicate_of", "folder_label", "folder_agrees", "maker", "duration", "size", "error", "peak",
     "name_label", "name_fine_label", "name_rule", "label_source",
@@ -237,7 +238,7 @@ def _classify_chunk(originals, rows, cache, classifier: Classifier, rules: Sorti
     for i, (path, _) in enumerate(decoded):
         row = rows[path]
         row.update({name: values[i].item() for name, values in predictions.items()})
-        row.update(status="ok", fine_label=fine[i], novelty=float(novelty[i]), drum_score=float(scores[i]))
+        row.update(status="ok", predicted_fine_label=fine[i], novelty=float(novelty[i]), drum_score=float(scores[i]))
         row["label"], row["fine_label"], row["reason"], row["label_source"] = sorted_label(row, rules)
 
 

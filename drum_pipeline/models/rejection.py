@@ -163,7 +163,8 @@ NON_DRUM = "non_drum"  # a name claim of non-drum material (loop, bass, fx, voca
 
 def sorted_label(row, rules: SortingRules) -> tuple[str, str, str, str]:
     """(label, fine label, reason, label_source) of a classified index row (a dict, or a named
-    tuple of the index's columns) under `rules`, from its sound and its name's claim
+    tuple of the index's columns) under `rules`, from its sound and its name's claim (an
+    unsorted file keeps the fine label its sound is nearest to)
     (`name_label`, `name_fine_label`, `name_rule`; see labels/names.decide_label):
 
     - a name of non-drum material: `unsorted`, with the name's rule as the reason (`name`);
@@ -172,17 +173,18 @@ def sorted_label(row, rules: SortingRules) -> tuple[str, str, str, str]:
     - otherwise (no informative name, or `rules.use_names` False): the sound (`sound`), as reason_of says.
     """
     get = row.get if isinstance(row, dict) else lambda key, default=None: getattr(row, key, default)
-    name, sound_fine = (get("name_label") or "") if rules.use_names else "", get("fine_label") or ""
+    name = (get("name_label") or "") if rules.use_names else ""
+    sound_fine = get("predicted_fine_label") or get("fine_label") or ""  # an index made before names counted
     reason = reason_of(row, rules)
     if name == NON_DRUM:
-        return UNSORTED, "", f"the name says no drum one-shot: {get('name_rule')}", "name"
+        return UNSORTED, sound_fine, f"the name says no drum one-shot: {get('name_rule')}", "name"
     ruled_out = signal_problem(get("duration"), get("peak"), rules) or reason.startswith(DETECTOR_REASON)
     if name and not ruled_out:
         fine = get("name_fine_label") or name
         if fine == name and get("predicted_label") == name:  # the name says "hihat", the sound "hihat_open"
             fine = sound_fine or name
         return name, fine, "", "name"
-    return (UNSORTED, "", reason, "sound") if reason else (get("predicted_label"), sound_fine, "", "sound")
+    return (UNSORTED if reason else get("predicted_label")), sound_fine, reason, "sound"
 
 
 def reason_of(row, rules: SortingRules) -> str:
