@@ -7,7 +7,7 @@ builds (or reuses) the real-sound corpus of `bench/real_sounds_truth.csv` under 
 or those of --sources): the library is the other sources' drums and non-drums, the archive is
 the held-out source's, both hard links into WORK_DIR/folds/<source>/ (the pipeline does not
 follow links that lead out of its folders); it runs `drum-pipeline run` on them (a fresh output
-folder each time, DRUM_MIN_MACRO_F1=0, DRUM_MAX_EPOCHS=N when given; caches shared across folds
+folder each time, DRUM_MIN_MACRO_F1=0, DRUM_IGNORE_NAMES=1, DRUM_MAX_EPOCHS=N when given; caches shared across folds
 in WORK_DIR/cache) and scores the archive index against the truth (`real_corpus.score`).
 Prints a Markdown table per source and pooled (all held-out files together) and writes
 WORK_DIR/bench.json. `--rescore` scores the folds' last runs again (after a truth fix) without
@@ -64,7 +64,8 @@ def run_fold(held_out: str, truth: pd.DataFrame, corpus: Path, work: Path, max_e
     link_tree(corpus, truth.loc[truth["source"] == held_out, "path"].tolist(), archive)
     if output.exists():
         shutil.rmtree(output)  # a model deployed by an earlier run must not stand in for this fold's
-    env = dict(os.environ, DRUM_MIN_MACRO_F1="0", DRUM_CACHE_DIR=str((work / "cache").resolve()))
+    # the sound alone: the corpus's folders name the truth (DRUM_IGNORE_NAMES)
+    env = dict(os.environ, DRUM_MIN_MACRO_F1="0", DRUM_CACHE_DIR=str((work / "cache").resolve()), DRUM_IGNORE_NAMES="1")
     env.pop("DAGSTER_HOME", None)
     if max_epochs:
         env["DRUM_MAX_EPOCHS"] = str(max_epochs)
@@ -96,8 +97,8 @@ def review_ranking(output: Path, index: pd.DataFrame, truth: pd.DataFrame) -> di
     wrong = dict(zip(rows["path"], sort_is_wrong(rows["label"], rows["path"].map(truth_of)), strict=True))
     first_tenth = max(1, len(rows) // 10)
     result = {"files": len(rows), "wrong": int(sum(wrong.values())), "first_tenth": first_tenth}
-    for way, named in (("names", rows), ("sound", rows.assign(folder_label=""))):
-        queue = review_queue(named, output, sorting_rules_from(thresholds), thresholds.get("mistakes"))
+    for way, named in (("names", rows), ("sound", rows.assign(folder_label="", name_label=""))):
+        queue = review_queue(named, output, sorting_rules_from(thresholds, use_names=False), thresholds.get("mistakes"))
         flags = queue["path"].map(wrong)
         result[f"{way}_queue"] = len(queue)
         result[f"{way}_first_50_wrong"] = int(flags.head(50).sum())

@@ -82,7 +82,7 @@ def test_the_queue_orders_by_chance_keeps_agreed_files_out_and_trusts_a_disagree
     queue = review_queue(rows, tmp_path, mistakes=model)
     assert queue["chance"].is_monotonic_decreasing and queue["rank"].tolist() == list(range(1, len(queue) + 1))
     first = queue.set_index("path").loc["P/0.wav"]
-    assert first["chance"] >= NAME_DISAGREES_CHANCE and "folder name says snare" in first["why"]
+    assert first["chance"] >= NAME_DISAGREES_CHANCE and "name says snare" in first["why"]
     assert not {"P/1.wav", "P/2.wav"} & set(queue["path"])
     chance = mistake_chance(model, rows)
     assert (queue["chance"].iloc[1:] >= 0.25).all() and len(queue) < len(rows)

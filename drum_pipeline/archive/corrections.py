@@ -16,12 +16,12 @@ import pandas as pd
 
 from drum_pipeline.config.layout import write_atomic
 from drum_pipeline.labels.taxonomy import Taxonomy
+from drum_pipeline.models.rejection import UNSORTED
 
 # sha256 decides; path and pack say where the file was when corrected; model_label is what the
 # deployed models said then (the "before" of the evaluation's table of corrected files)
 CORRECTION_COLUMNS = ["sha256", "label", "fine_label", "path", "pack", "model_label"]
 CORRECTION_SOURCE = "correction"
-UNSORTED = "unsorted"  # the index's label of a file the mirror leaves unsorted
 # Corrections that say "no drum one-shot": the file is unsorted in the index and the mirror, and no training drum.
 UNSORTED_LABELS = ("non_drum", UNSORTED)
 
@@ -221,11 +221,11 @@ def restore_rows(partition: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
 
 def apply_corrections(index: pd.DataFrame, corrections: pd.DataFrame) -> pd.DataFrame:
     """The index with corrected files' label and fine label set by hand and `label_source`
-    `correction` (`model` elsewhere); the models' own columns are kept. A file corrected to
+    `correction` (elsewhere `name` or `sound`, as classified); the models' own columns are kept. A file corrected to
     non_drum or unsorted is `unsorted`, with that as its reason."""
     index = index.copy()
-    if "label_source" not in index.columns:
-        index["label_source"] = "model"
+    if "label_source" not in index.columns:  # an index made before names counted
+        index["label_source"] = "sound"
     if index.empty or corrections.empty:
         return index
     by_hash = corrections.set_index("sha256")

@@ -20,19 +20,21 @@ from drum_pipeline.audio.feature_cache import FeatureCache, extract_missing, fea
 from drum_pipeline.audio.features import FeatureParams
 from drum_pipeline.audio.folders import AudioFile, fingerprint, scan_audio_files
 from drum_pipeline.audio.hashing import HashCache
-from drum_pipeline.labels.names import nearest_folder
+from drum_pipeline.labels.names import name_claim, nearest_folder
 from drum_pipeline.labels.taxonomy import Taxonomy
 from drum_pipeline.models.bundle import TREE_MODELS, export_bundle, load_bundle
 from drum_pipeline.models.inference import ModelSet, Reference, distances, load_model_set, prediction_columns
-from drum_pipeline.models.rejection import SortingRules, reason_of
+from drum_pipeline.models.rejection import SortingRules, sorted_label
 from drum_pipeline.models.store import DEPLOYED, ModelMismatchError, model_dir
 from drum_pipeline.progress import StageTimes
 
 ROOT_PACK = "(archive root)"
 INDEX_COLUMNS = [
-    "path", "pack", "sha256", "status", "label", "fine_label", "confidence", "predicted_label", "reason",
+    "path", "pack", "sha256", "status", "label", "fine_label", "confidence", "predicted_label", "predicted_fine_label",
+    "reason",
     "model1_label", "model1_confidence", "model2_label", "model2_confidence", "drum_score", "novelty",
     "duplicate_of", "folder_label", "folder_agrees", "maker", "duration", "size", "error", "peak",
+    "name_label", "name_fine_label", "name_rule", "label_source",
 ]
 DETECTOR = "drum_detector"
 
@@ -159,7 +161,8 @@ def classify_pack(
             row = {column: None for column in INDEX_COLUMNS}
             folder, claim = nearest_folder(taxonomy, f.relpath)
             row.update(path=f.relpath, pack=pack, size=f.size, error="", reason="", duplicate_of="",
-                       folder_label=claim.label if claim.status == "labelled" else "", maker=taxonomy.maker(f.relpath))
+                       folder_label=claim.label if claim.status == "labelled" else "", maker=taxonomy.maker(f.relpath),
+                       label_source="", **name_claim(taxonomy, f.relpath))
             if f.skipped:
                 row.update(sha256="", status="skipped", label=UNSORTED, reason=f.skipped)
                 rows[f.relpath] = row
@@ -194,7 +197,8 @@ def _index_table(rows: dict[str, dict]) -> pd.DataFrame:
         if row["status"] == "duplicate":
             original = rows[row["duplicate_of"]]
             for key in INDEX_COLUMNS:
-                if key not in ("path", "status", "duplicate_of", "folder_label", "maker", "size", "folder_agrees"):
+                if key not in ("path", "status", "duplicate_of", "folder_label", "maker", "size", "folder_agrees",
+                               "name_label", "name_fine_label", "name_rule"):
                     row[key] = original[key]
         row["folder_agrees"] = bool(row["folder_label"]) and row["folder_label"] == row["predicted_label"]
     table = pd.DataFrame(list(rows.values()), columns=INDEX_COLUMNS)
@@ -234,9 +238,8 @@ def _classify_chunk(originals, rows, cache, classifier: Classifier, rules: Sorti
     for i, (path, _) in enumerate(decoded):
         row = rows[path]
         row.update({name: values[i].item() for name, values in predictions.items()})
-        row.update(status="ok", fine_label=fine[i], novelty=float(novelty[i]), drum_score=float(scores[i]))
-        row["reason"] = reason_of(row, rules)
-        row["label"] = UNSORTED if row["reason"] else row["predicted_label"]
+        row.update(status="ok", predicted_fine_label=fine[i], novelty=float(novelty[i]), drum_score=float(scores[i]))
+        row["label"], row["fine_label"], row["reason"], row["label_source"] = sorted_label(row, rules)
 
 
 def similar_sounds(classifier: Classifier, cache: FeatureCache, index: pd.DataFrame, logmel: np.ndarray,

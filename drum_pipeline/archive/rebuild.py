@@ -20,11 +20,11 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from drum_pipeline.archive.corrections import apply_corrections
-from drum_pipeline.archive.index import ROOT_PACK, UNSORTED
+from drum_pipeline.archive.corrections import CORRECTION_SOURCE, apply_corrections
+from drum_pipeline.archive.index import ROOT_PACK
 from drum_pipeline.config.layout import write_atomic
 from drum_pipeline.config.settings import LINK_MODES
-from drum_pipeline.models.rejection import SortingRules, reason_of
+from drum_pipeline.models.rejection import SortingRules, sorted_label
 
 MANIFEST_NAME = ".drum-pipeline-manifest.json"
 LOCK_NAME = ".drum-pipeline.lock"
@@ -62,16 +62,16 @@ def plan(index: pd.DataFrame, archive_root: Path, rules: SortingRules = SortingR
             ledger.append({**record, "status": "duplicate",
                            "duplicate_of": row.duplicate_of or placed_by_hash[row.sha256]})
             continue
-        corrected = getattr(row, "label_source", "") == "correction"
-        reason = (row.reason or "") if corrected else reason_of(row, rules)  # corrected to non_drum: why it is unsorted
-        label = row.label if corrected else UNSORTED if reason else row.predicted_label
+        if getattr(row, "label_source", "") == CORRECTION_SOURCE:  # corrected to non_drum: the reason says so
+            label, fine, reason, source = row.label, row.fine_label, row.reason or "", CORRECTION_SOURCE
+        else:
+            label, fine, reason, source = sorted_label(row, rules)
         target = _free_target(_target(label, row.pack, row.path), taken)
         taken.add(target.lower())
         placed_by_hash[row.sha256] = row.path
         entries.append(Entry(target, str(archive_root / row.path), row.sha256))
-        ledger.append({**record, "status": "placed", "label": label, "fine_label": row.fine_label,
-                       "confidence": row.confidence, "target": target, "reason": reason,
-                       "label_source": "correction" if corrected else "model"})
+        ledger.append({**record, "status": "placed", "label": label, "fine_label": fine,
+                       "confidence": row.confidence, "target": target, "reason": reason, "label_source": source})
     return entries, pd.DataFrame(ledger, columns=LEDGER_COLUMNS)
 
 

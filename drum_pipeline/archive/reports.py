@@ -8,20 +8,23 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from drum_pipeline.archive.corrections import UNSORTED
 from drum_pipeline.models.mistakes import mistake_chance
-from drum_pipeline.models.rejection import SortingRules
+from drum_pipeline.models.rejection import NON_DRUM, UNSORTED, SortingRules
 from drum_pipeline.words import counted
 
 NEAR_THRESHOLD = 0.1  # a confidence this close to the threshold could go either way
 DOUBT_CHANCE = 0.25  # a file less likely wrong than this is no doubt
-# A name the sort contradicts: label extraction reads real names at about 0.998 precision, so the
-# sort is taken as likely wrong, whatever the sound says.
+# Label extraction reads real names at about 0.998 precision (a real library of 585 files): a sort
+# the name contradicts is likely wrong, and a sort by the name alone seldom is.
 NAME_DISAGREES_CHANCE = 0.9
+NAME_MISREAD_CHANCE = 0.002
+# A name followed against a sound sure of another class: no truth says which is right more often
+# (the corrections will); as likely as not, below the likely mistakes of the sound.
+NAME_AGAINST_SOUND_CHANCE = 0.5
 FIRST_LOOK = 50  # the queue's default view
 PRESORTED_SHARE = 0.9  # a folder whose name and audio agree on this share of its files is pre-sorted
-REVIEW_COLUMNS = ["rank", "path", "label", "predicted_label", "confidence", "model1_label", "model2_label",
-                  "folder_label", "novelty", "chance", "why", "uri"]
+REVIEW_COLUMNS = ["rank", "path", "label", "label_source", "predicted_label", "confidence", "model1_label",
+                  "model2_label", "name_label", "folder_label", "novelty", "chance", "why", "uri"]
 FOLDER_COLUMNS = ["folder", "pack", "files", "name_claims", "audio_mix", "maker", "name_agrees", "state",
                   "suggested_label"]
 FOLDER_STATES = ("pre-sorted", "one class", "unsorted", "mixed")
@@ -32,21 +35,29 @@ def review_queue(index: pd.DataFrame, archive_root: Path, rules: SortingRules = 
     """The doubtful classified files, the likeliest mistakes first (novel sounds, which teach
     most, first among equals).
 
-    `chance` is the chance the sort is wrong (models/mistakes.py, learned on the library's
-    held-out split; `mistakes` is that model, from the sorting thresholds), at least
-    NAME_DISAGREES_CHANCE when the folder's name claims another class. A file is doubtful when
-    its chance is at least DOUBT_CHANCE or its name disagrees; a file whose name agrees with its
-    label, with both models agreeing, is not. `why` gives the chance and the signals behind it.
-    Files already corrected, duplicates, errors and skipped files are left out."""
+    `chance` is the chance the sort is wrong. For a file sorted by its sound it is learned on the
+    library's held-out split (models/mistakes.py; `mistakes` is that model, from the sorting
+    thresholds), and at least NAME_DISAGREES_CHANCE when its name claims another class. A file
+    sorted by its name has NAME_MISREAD_CHANCE, or NAME_AGAINST_SOUND_CHANCE when the sound is
+    sure (rules.disagree_confidence) of another class. A file is doubtful at DOUBT_CHANCE or more,
+    or when name and sound disagree; never when its name agrees with its label and both models
+    agree. `why` gives the chance and the signals behind it. Files already corrected,
+    duplicates, errors and skipped files are left out."""
     if index.empty:
         return pd.DataFrame(columns=REVIEW_COLUMNS)
     rows = index[index["status"] == "ok"]
     if "label_source" in rows.columns:
         rows = rows[rows["label_source"] != "correction"]
     confidence = rows["confidence"].astype(float)
+    claim = rows["name_label"] if "name_label" in rows.columns else rows["folder_label"]  # older indexes
+    claim = claim.fillna("").where(claim != NON_DRUM, "")
+    by_name = rows["label_source"] == "name" if "label_source" in rows.columns else pd.Series(False, rows.index)
     models_agree = (rows["model1_label"] == rows["predicted_label"]) & (rows["model2_label"] == rows["predicted_label"])
-    name_disagrees = (rows["folder_label"] != "") & (rows["folder_label"] != rows["label"])
-    chance = mistake_chance(mistakes, rows)
+    name_disagrees = (claim != "") & (claim != rows["label"])
+    against_sound = (by_name & (rows["predicted_label"] != rows["label"]) & (rows["label"] != UNSORTED)
+                     & (confidence >= rules.disagree_confidence))
+    chance = np.where(by_name, NAME_MISREAD_CHANCE, mistake_chance(mistakes, rows))
+    chance = np.where(against_sound, NAME_AGAINST_SOUND_CHANCE, chance)
     chance = np.where(name_disagrees, np.maximum(chance, NAME_DISAGREES_CHANCE), chance)
     signals = {
         "models disagree": ~models_agree,
@@ -56,15 +67,19 @@ def review_queue(index: pd.DataFrame, archive_root: Path, rules: SortingRules = 
     why = []
     for i, (position, row) in enumerate(zip(rows.index, rows.itertuples(index=False), strict=True)):
         reasons = [f"chance of a mistake {chance[i]:.2f}"]
+        if against_sound.loc[position]:
+            reasons.append(f"name says {row.label}, sound says {row.predicted_label} {row.confidence:.2f}")
         if name_disagrees.loc[position]:
-            reasons.append(f"folder name says {row.folder_label}")
+            reasons.append(f"name says {claim.loc[position]}")
         reasons += [name for name, flag in signals.items() if flag.loc[position]]
         if row.reason:
             reasons.append(f"unsorted: {row.reason}")
         why.append(", ".join(reasons))
-    doubtful = ((chance >= DOUBT_CHANCE) | name_disagrees) & ~((rows["folder_label"] == rows["label"]) & models_agree)
+    agreed = (claim == rows["label"]) & (claim == rows["predicted_label"]) & models_agree
+    doubtful = ((chance >= DOUBT_CHANCE) | name_disagrees | against_sound) & ~agreed
     root = Path(archive_root).absolute()
-    queue = rows.assign(chance=chance.round(3), why=why, uri=[(root / p).as_uri() for p in rows["path"]])[doubtful]
+    queue = rows.assign(chance=chance.round(3), why=why, uri=[(root / p).as_uri() for p in rows["path"]],
+                        name_label=claim, label_source=rows.get("label_source", "sound"))[doubtful]
     queue = queue.sort_values(["chance", "novelty", "path"], ascending=[False, False, True]).reset_index(drop=True)
     queue["rank"] = np.arange(1, len(queue) + 1)
     return queue[REVIEW_COLUMNS].round({"confidence": 3, "novelty": 2})

@@ -40,7 +40,6 @@ from drum_pipeline.config.settings import Settings
 from drum_pipeline.demo import synth
 from drum_pipeline.labels.taxonomy import load_taxonomy
 from drum_pipeline.models.bundle import bundle_thresholds
-from drum_pipeline.models.rejection import sorting_rules_from
 from drum_pipeline.progress import StageTimes
 
 
@@ -131,7 +130,7 @@ def classify_archive(settings: Settings, packs: list[str] | None = None) -> dict
     times = StageTimes()
     with times("loading the models"):
         classifier = load_classifier(settings.layout.bundle_dir, load_taxonomy(settings.taxonomy_path))
-        rules = sorting_rules_from(bundle_thresholds(settings.layout.bundle_dir), settings.confidence_threshold)
+        rules = settings.sorting_rules(bundle_thresholds(settings.layout.bundle_dir))
     with times("discovery"):
         packs = list_packs(settings.archive_dir) if packs is None else packs
     totals = {"files": 0, "hashed": 0, "extracted": 0}

@@ -25,7 +25,7 @@ def _run(args: argparse.Namespace) -> int:
     from drum_pipeline.cli.instance import dagster_home
     from drum_pipeline.demo.data import ensure_demo_archive, ensure_demo_library
 
-    settings = Settings.resolve(args.library, args.archive, args.output)
+    settings = Settings.resolve(args.library, args.archive, args.output, ignore_names=_ignore_names(args))
     for message in (ensure_demo_library(settings.library_dir, settings.library_is_default, settings.seed),
                     ensure_demo_archive(settings.archive_dir, settings.archive_is_default, settings.seed)):
         if message:
@@ -40,7 +40,7 @@ def _run(args: argparse.Namespace) -> int:
     from drum_pipeline.cli.summary import format_summary, run_summary
 
     run_config = pipeline_run_config(args.verbose, library_dir=args.library, archive_dir=args.archive,
-                                     output_dir=args.output)
+                                     output_dir=args.output, ignore_names=_ignore_names(args))
     try:
         report = run_pipeline(settings, run_config, force=args.force)
     except StepFailed as exc:
@@ -68,13 +68,18 @@ def _settings(args: argparse.Namespace, check_folders: bool = True, archive_need
 
     settings = Settings.resolve(getattr(args, "library", None), getattr(args, "archive", None),
                                 getattr(args, "output", None), confidence_threshold=getattr(args, "threshold", None),
-                                link_mode=getattr(args, "mode", None))
+                                link_mode=getattr(args, "mode", None), ignore_names=_ignore_names(args))
     if check_folders:
         flagged = _flagged_folders(args)
         for name in sorted(flagged | ({"archive"} if archive_needed else set())):
             if problem := missing_folder(settings, name, name in flagged):
                 raise ValueError(problem)
     return settings
+
+
+def _ignore_names(args: argparse.Namespace) -> bool | None:
+    """True when --ignore-names is given; None leaves it to DRUM_IGNORE_NAMES."""
+    return True if getattr(args, "ignore_names", False) else None
 
 
 def _thresholds(settings: Settings) -> dict:
@@ -135,7 +140,6 @@ def _classify(args: argparse.Namespace) -> int:
     from drum_pipeline.audio.hashing import HashCache
     from drum_pipeline.labels.taxonomy import load_taxonomy
     from drum_pipeline.models.bundle import bundle_thresholds
-    from drum_pipeline.models.rejection import sorting_rules_from
 
     files, missing = [], []
     for given in args.paths:
@@ -164,7 +168,7 @@ def _classify(args: argparse.Namespace) -> int:
 
     with HashCache(settings.layout.hash_cache_path) as hashes, FeatureCache(settings.layout.cache_dir,
                                                                              classifier.params) as cache:
-        rules = sorting_rules_from(bundle_thresholds(bundle), settings.confidence_threshold)
+        rules = settings.sorting_rules(bundle_thresholds(bundle))
         table, _ = classify_pack(files, "cli", hashes, cache, classifier, rules, progress=progress)
     bar.close()
     columns = ["path", "status", "label", "fine_label", "confidence", "reason", "error"]
@@ -204,7 +208,6 @@ def _rebuild(args: argparse.Namespace) -> int:
     from drum_pipeline.archive.index import INDEX_COLUMNS, list_packs
     from drum_pipeline.archive.rebuild import planned_changes, rebuild_from_index
     from drum_pipeline.cli.summary import archive_counts
-    from drum_pipeline.models.rejection import sorting_rules_from
 
     settings = _settings(args, archive_needed=True)
     index = settings.layout.read_partitions("archive_index", INDEX_COLUMNS)
@@ -219,7 +222,7 @@ def _rebuild(args: argparse.Namespace) -> int:
         return 0
     ledger, _ = rebuild_from_index(index, set(list_packs(settings.archive_dir)), settings.archive_dir,
                                    settings.layout.rebuilt_dir,
-                                   sorting_rules_from(_thresholds(settings), settings.confidence_threshold),
+                                   settings.sorting_rules(_thresholds(settings)),
                                    settings.link_mode, read_corrections(settings.layout.corrections_path), dry_run=True)
     changes = planned_changes(ledger, settings.archive_dir, settings.layout.rebuilt_dir, settings.link_mode)
     _print_table(changes, args.format)
@@ -241,7 +244,8 @@ def _run_rebuild(args: argparse.Namespace, settings: Settings) -> dict:
     dagster_home()
     run_config = pipeline_run_config(
         False, "WARNING", archive_dir=getattr(args, "archive", None), output_dir=getattr(args, "output", None),
-        link_mode=getattr(args, "mode", None), confidence_threshold=getattr(args, "threshold", None))
+        link_mode=getattr(args, "mode", None), confidence_threshold=getattr(args, "threshold", None),
+        ignore_names=_ignore_names(args))
     run_jobs(run_config, [("rebuild_archive", {})])
     return json.loads((settings.layout.reports_dir / "rebuilt_archive.json").read_text())
 
@@ -399,15 +403,13 @@ def current_review_queue(settings: Settings) -> pd.DataFrame:
     RuntimeError when there is no archive index yet."""
     from drum_pipeline.archive.corrections import apply_corrections, read_corrections
     from drum_pipeline.archive.reports import review_queue
-    from drum_pipeline.models.rejection import sorting_rules_from
 
     index = settings.layout.read_partitions("archive_index")
     if index.empty:
         raise RuntimeError("no archive index yet: run `drum-pipeline run` first")
     thresholds = _thresholds(settings)
     return review_queue(apply_corrections(index, read_corrections(settings.layout.corrections_path)),
-                        settings.archive_dir, sorting_rules_from(thresholds, settings.confidence_threshold),
-                        thresholds.get("mistakes"))
+                        settings.archive_dir, settings.sorting_rules(thresholds), thresholds.get("mistakes"))
 
 
 def _review(args: argparse.Namespace) -> int:
@@ -550,6 +552,9 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+IGNORE_NAMES_HELP = "sort the archive by sound alone, not by its files' names (default: $DRUM_IGNORE_NAMES)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="drum-pipeline",
@@ -568,6 +573,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--archive", help="archive folder to sort (default: $DRUM_ARCHIVE_DIR or data/archive)")
     run.add_argument("--output", help="output folder (default: $DRUM_OUTPUT_DIR or data/output)")
     run.add_argument("--force", action="store_true", help="materialize everything again (retrain, reclassify)")
+    run.add_argument("--ignore-names", action="store_true", help=IGNORE_NAMES_HELP)
     run.add_argument("-v", "--verbose", action="store_true", help="show every Dagster and TensorFlow log line")
     run.add_argument("--json", dest="format", action="store_const", const="json", default="text",
                      help="the closing summary as JSON")
@@ -603,6 +609,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify = command("classify", _classify, "classify files or folders with the deployed models",
                        "drum-pipeline classify ~/Downloads/hits --jsonl")
     classify.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders")
+    classify.add_argument("--ignore-names", action="store_true", help=IGNORE_NAMES_HELP)
     classify.add_argument("--threshold", type=float,
                           help="confidence under which a file is unsorted (default: the calibrated one)")
     classify.add_argument("--bundle", metavar="DIR", help="the inference bundle to classify with (default: the output "
@@ -618,6 +625,7 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--mode", choices=LINK_MODES, help="how entries point at the originals")
     rebuild.add_argument("--threshold", type=float, help="confidence under which a file is unsorted")
     rebuild.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    rebuild.add_argument("--ignore-names", action="store_true", help=IGNORE_NAMES_HELP)
 
     validate = command("validate", _validate, "check folders, taxonomy, models and label mappings",
                        "drum-pipeline validate", formats=False)
@@ -643,6 +651,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "drum-pipeline review -n 20")
     review.add_argument("-n", "--count", type=int, default=50, help="how many (default: 50)")
     review.add_argument("--archive", help="archive folder (for the file:// links)")
+    review.add_argument("--ignore-names", action="store_true", help=IGNORE_NAMES_HELP)
     review.add_argument("--serve", action="store_true",
                         help=f"serve a page to review the queue by ear and correct it by key (http://{REVIEW_HOST}:PORT)")
     review.add_argument("--port", type=int, default=REVIEW_PORT, help=f"the page's port (default: {REVIEW_PORT})")

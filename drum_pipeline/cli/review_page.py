@@ -31,8 +31,8 @@ PAGE = Path(__file__).with_name("review_page.html")
 PLAYABLE = {".wav", ".flac", ".ogg", ".mp3"}  # what Chromium plays as it is; other formats are decoded to WAV
 PLAYBACK_RATE = 44100
 PLAYBACK_SECONDS = 30.0  # a decoded file plays this much at most (the archive holds one-shots)
-SHOWN_COLUMNS = ["rank", "path", "label", "predicted_label", "confidence", "chance", "model1_label", "model2_label",
-                 "folder_label", "why"]
+SHOWN_COLUMNS = ["rank", "path", "label", "label_source", "predicted_label", "confidence", "chance", "model1_label",
+                 "model2_label", "name_label", "folder_label", "why"]
 PICTURE_NAME = re.compile(r"[A-Za-z0-9_.-]+\.png")  # the pictures of the UI's metadata (defs/metadata.picture)
 
 
@@ -111,7 +111,7 @@ class ReviewSession:
                 raise PageError(500, f"the rebuild failed: {exc}") from None
             self.undo_stack.pop()
         row = undo.rows[undo.rows["path"] == relpath].iloc[0]
-        return {"path": relpath, "label": row["label"], "label_source": row.get("label_source") or "model"}
+        return {"path": relpath, "label": row["label"], "label_source": row.get("label_source") or "sound"}
 
 
 @lru_cache(maxsize=512)

@@ -24,9 +24,10 @@ def archive_table(layout) -> pd.DataFrame:
 
 
 def archive_counts(table: pd.DataFrame) -> dict:
-    """Files, files per class, unsorted files (and by reason), duplicates, errors, skipped files and
-    packs of the ledger (or of the index: its `ok` rows for the ledger's `placed`). They add up to
-    its rows. The ledger counts a file found in two packs once, as the mirror does; the index twice."""
+    """Files, files per class, unsorted files (and by reason), duplicates, errors, skipped files,
+    packs, and the placed files by where their label came from (name, sound, correction) of the
+    ledger (or of the index: its `ok` rows for the ledger's `placed`). They add up to its rows.
+    The ledger counts a file found in two packs once, as the mirror does; the index twice."""
     placed = table[table["status"].isin(["placed", "ok"])]
     unsorted = placed[placed["label"] == UNSORTED]
     statuses = table["status"].value_counts()
@@ -39,6 +40,8 @@ def archive_counts(table: pd.DataFrame) -> dict:
         "errors": int(statuses.get("error", 0)),
         "skipped": int(statuses.get("skipped", 0)),
         "packs": int(table["pack"].nunique()),
+        "label_sources": {str(k): int(v) for k, v in placed["label_source"].value_counts().items() if k}
+        if "label_source" in placed else {},
     }
 
 
@@ -90,6 +93,9 @@ def format_summary(summary: dict) -> str:
              f"unsorted {summary['unsorted']}" + (f" ({reasons})" if reasons else "")
              + f", duplicates {summary['duplicates']}, errors {summary['errors']}"
              + (f", skipped {summary['skipped']}" if summary["skipped"] else "")]
+    if summary.get("label_sources"):
+        lines.append("labels from: " + ", ".join(f"{source} {count}" for source, count
+                                                 in sorted(summary["label_sources"].items())))
     evaluation = summary["evaluation"]
     if evaluation.get("ensemble_accuracy") is not None:
         low, high = evaluation.get("ensemble_accuracy_interval") or (float("nan"), float("nan"))

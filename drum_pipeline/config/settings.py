@@ -39,6 +39,7 @@ ENVIRONMENT = {
     "synthetic_per_label": "DRUM_SYNTHETIC_PER_LABEL",
     "rescan_cron": "DRUM_RESCAN_CRON",
     "dask_scheduler": "DRUM_DASK_SCHEDULER",
+    "ignore_names": "DRUM_IGNORE_NAMES",
 }
 
 
@@ -60,13 +61,14 @@ class Settings:
     link_mode: str = DEFAULT_LINK_MODE
     seed: int = DEFAULT_SEED
     keep_share: float = DEFAULT_KEEP_SHARE
+    ignore_names: bool = False  # sort the archive by sound alone, not by its files' names
 
     @classmethod
     def build(cls, library_dir: str = DEFAULT_LIBRARY_DIR, archive_dir: str = DEFAULT_ARCHIVE_DIR,
               output_dir: str = DEFAULT_OUTPUT_DIR, cache_dir: str | None = None, taxonomy_path: str | None = None,
               confidence_threshold: float | None = None, min_macro_f1: float = DEFAULT_MIN_MACRO_F1,
               keep_share: float = DEFAULT_KEEP_SHARE, link_mode: str = DEFAULT_LINK_MODE, max_epochs: int = 0,
-              synthetic_per_label: int | None = None, seed: int = DEFAULT_SEED) -> Settings:
+              synthetic_per_label: int | None = None, seed: int = DEFAULT_SEED, ignore_names: bool = False) -> Settings:
         """Settings from plain values (no environment read); ValueError for a value out of range."""
         if link_mode not in LINK_MODES:
             raise ValueError(f"unknown link mode {link_mode!r}: choose symlink, hardlink or copy")
@@ -89,6 +91,7 @@ class Settings:
             max_epochs=max_epochs,
             synthetic_per_label=synthetic_per_label,
             seed=seed,
+            ignore_names=bool(ignore_names),
         )
 
     @classmethod
@@ -110,6 +113,13 @@ class Settings:
                              autoencoder_epochs=min(config.autoencoder_epochs, self.max_epochs))
         return config
 
+    def sorting_rules(self, thresholds: dict | None):
+        """The sorting rules of the sorting_thresholds asset's value, with this run's overrides
+        (an explicit confidence threshold, --ignore-names)."""
+        from drum_pipeline.models.rejection import sorting_rules_from
+
+        return sorting_rules_from(thresholds, self.confidence_threshold, use_names=not self.ignore_names)
+
     @property
     def layout(self) -> OutputLayout:
         return OutputLayout(self.output_dir, self.cache_dir)
@@ -118,10 +128,15 @@ class Settings:
 DEFAULTS = {"library_dir": DEFAULT_LIBRARY_DIR, "archive_dir": DEFAULT_ARCHIVE_DIR, "output_dir": DEFAULT_OUTPUT_DIR,
             "cache_dir": None, "taxonomy_path": None, "confidence_threshold": None,
             "min_macro_f1": DEFAULT_MIN_MACRO_F1, "keep_share": DEFAULT_KEEP_SHARE, "link_mode": DEFAULT_LINK_MODE,
-            "max_epochs": 0, "synthetic_per_label": None, "rescan_cron": DEFAULT_RESCAN_CRON, "dask_scheduler": ""}
+            "max_epochs": 0, "synthetic_per_label": None, "rescan_cron": DEFAULT_RESCAN_CRON, "dask_scheduler": "",
+            "ignore_names": False}
 DEPLOYMENT_ONLY = ("rescan_cron", "dask_scheduler")  # read where the definitions are built, not by a run
 _NUMBERS = {"confidence_threshold": float, "min_macro_f1": float, "keep_share": float, "max_epochs": int,
             "synthetic_per_label": int}
+
+
+_FLAGS = ("ignore_names",)
+_FLAG_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
 def from_environment(**explicit) -> dict:
@@ -133,6 +148,10 @@ def from_environment(**explicit) -> dict:
         text = os.environ.get(ENVIRONMENT[key], "").strip()
         if given is not None:
             values[key] = given
+        elif text and key in _FLAGS:
+            if text.lower() not in _FLAG_WORDS:
+                raise ValueError(f"{ENVIRONMENT[key]}={text!r}: give 1 or 0 (yes or no)")
+            values[key] = _FLAG_WORDS[text.lower()]
         elif text and key in _NUMBERS:
             try:
                 values[key] = _NUMBERS[key](text)

@@ -38,6 +38,7 @@ class DrumPipelineConfig(dg.ConfigurableResource):
     link_mode: str = DEFAULT_LINK_MODE
     synthetic_per_label: int | None = None
     keep_share: float = DEFAULT_KEEP_SHARE
+    ignore_names: bool = False
 
     @classmethod
     def from_values(cls, values: dict) -> DrumPipelineConfig:
@@ -54,7 +55,7 @@ class DrumPipelineConfig(dg.ConfigurableResource):
                               cache_dir=self.cache_dir or None, taxonomy_path=self.taxonomy_path,
                               confidence_threshold=self.confidence_threshold, min_macro_f1=self.min_macro_f1,
                               keep_share=self.keep_share, link_mode=self.link_mode, max_epochs=self.max_epochs,
-                              synthetic_per_label=self.synthetic_per_label)
+                              synthetic_per_label=self.synthetic_per_label, ignore_names=self.ignore_names)
 
 
 class TableIOManager(dg.IOManager):

@@ -64,6 +64,26 @@ def decide_label(taxonomy: Taxonomy, relpath: str) -> LabelDecision:
     return LabelDecision("", "", "unlabelled", f"no drum word in '{name}' or its folders", "")
 
 
+def name_claim(taxonomy: Taxonomy, relpath: str) -> dict[str, str]:
+    """What an archive file's own name and folders claim, read as the library's are (decide_label):
+    `name_label` (a class, `non_drum`, or '' when they say nothing certain), `name_fine_label`
+    and `name_rule`. Non-drum words count in the file name and its own folder only: a pack named
+    "Bass House Kit" says nothing of the one-shots in its subfolders."""
+    path = PurePosixPath(relpath)
+    by_name = taxonomy.match(path.stem)
+    by_parent = taxonomy.match(path.parent.name) if len(path.parts) > 1 else NameMatch("none")
+    for found, where in ((by_name, f"file name '{path.stem}'"), (by_parent, f"folder '{path.parent.name}'")):
+        if found.status == "non_drum":
+            return {"name_label": "non_drum", "name_fine_label": "", "name_rule": f"{where}: {found.reason}"}
+    decision = decide_label(taxonomy, relpath)
+    if decision.status == "labelled":
+        return {"name_label": decision.label, "name_fine_label": decision.fine_label, "name_rule": decision.rule}
+    if decision.status == "non_drum" and by_name.status == "labelled":  # a non-drum word farther up
+        return {"name_label": by_name.label, "name_fine_label": by_name.fine_label,
+                "name_rule": f"file name '{path.stem}' says {by_name.reason}"}
+    return {"name_label": "", "name_fine_label": "", "name_rule": ""}
+
+
 def extract_labels(files: list[AudioFile], taxonomy: Taxonomy, hashes: HashCache) -> pd.DataFrame:
     """The label_extraction table: path, sha256, fine_label, label, rule, status, source.
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from drum_pipeline.archive.corrections import UNSORTED
+from drum_pipeline.models.rejection import UNSORTED
 
 # What is read of an index row; each also enters multiplied by the unsorted flag, since doubt
 # means something else for a file the rules kept out of the classes.

@@ -78,6 +78,10 @@ def non_drum_split(labels: pd.DataFrame) -> pd.DataFrame:
     return files
 
 
+DETECTOR_REASON = "not like a drum one-shot"
+UNSORTED = "unsorted"  # the label of a file the mirror leaves unsorted
+
+
 @dataclass(frozen=True)
 class SortingRules:
     """When a classified file goes to unsorted. The evaluation picks `drum_threshold` and
@@ -89,6 +93,7 @@ class SortingRules:
     max_one_shot_seconds: float = 6.0  # longer files are loops or phrases: unsorted
     min_seconds: float = 0.01  # shorter decodable files are not a sound: unsorted, "too short"
     min_peak: float = 0.001  # a peak under -60 dBFS is no signal above the noise floor: unsorted, "silent"
+    use_names: bool = True  # a file's own name and folders count beside its sound (sorted_label)
 
 
 def unsorted_reason(rules: SortingRules, duration: float | None, drum_score: float | None, confidence: float,
@@ -97,7 +102,7 @@ def unsorted_reason(rules: SortingRules, duration: float | None, drum_score: flo
     if duration is not None and duration > rules.max_one_shot_seconds:
         return f"too long for a one-shot ({duration:.1f} s)"
     if drum_score is not None and drum_score == drum_score and drum_score < rules.drum_threshold:
-        return f"not like a drum one-shot (drum score {_under(drum_score, rules.drum_threshold)})"
+        return f"{DETECTOR_REASON} (drum score {_under(drum_score, rules.drum_threshold)})"
     (label1, confidence1), (label2, confidence2) = model1, model2
     if label1 != label2 and min(confidence1, confidence2) >= rules.disagree_confidence:
         return f"models disagree: {label1} {confidence1:.2f} vs {label2} {confidence2:.2f}"
@@ -142,12 +147,44 @@ def calibrate_sorting_rules(drum_scores: np.ndarray, probabilities: dict[str, np
                    confidence_threshold=round(threshold_keeping(confidence, min(1.0, share)), 6))
 
 
-def sorting_rules_from(calibrated: dict | None, confidence_threshold: float | None = None) -> SortingRules:
+def sorting_rules_from(calibrated: dict | None, confidence_threshold: float | None = None,
+                       use_names: bool = True) -> SortingRules:
     """The rules of the sorting_thresholds asset's value (the defaults without one); an explicit
-    `confidence_threshold` (DRUM_CONFIDENCE_THRESHOLD, --threshold) overrides the calibrated one."""
-    known = SortingRules.__dataclass_fields__
-    rules = SortingRules(**{key: value for key, value in (calibrated or {}).items() if key in known})
+    `confidence_threshold` (DRUM_CONFIDENCE_THRESHOLD, --threshold) overrides the calibrated one,
+    and `use_names` False (--ignore-names) sorts by sound alone."""
+    known = set(SortingRules.__dataclass_fields__) - {"use_names"}
+    rules = SortingRules(**{key: value for key, value in (calibrated or {}).items() if key in known},
+                         use_names=use_names)
     return rules if confidence_threshold is None else replace(rules, confidence_threshold=confidence_threshold)
+
+
+NON_DRUM = "non_drum"  # a name claim of non-drum material (loop, bass, fx, vocal ...)
+
+
+def sorted_label(row, rules: SortingRules) -> tuple[str, str, str, str]:
+    """(label, fine label, reason, label_source) of a classified index row (a dict, or a named
+    tuple of the index's columns) under `rules`, from its sound and its name's claim (an
+    unsorted file keeps the fine label its sound is nearest to)
+    (`name_label`, `name_fine_label`, `name_rule`; see labels/names.decide_label):
+
+    - a name of non-drum material: `unsorted`, with the name's rule as the reason (`name`);
+    - a name that claims a class: that class, unless the sound is no usable signal or the drum
+      detector rules it out (`name`); the sound's doubts and disagreement do not overrule it;
+    - otherwise (no informative name, or `rules.use_names` False): the sound (`sound`), as reason_of says.
+    """
+    get = row.get if isinstance(row, dict) else lambda key, default=None: getattr(row, key, default)
+    name = (get("name_label") or "") if rules.use_names else ""
+    sound_fine = get("predicted_fine_label") or get("fine_label") or ""  # an index made before names counted
+    reason = reason_of(row, rules)
+    if name == NON_DRUM:
+        return UNSORTED, sound_fine, f"the name says no drum one-shot: {get('name_rule')}", "name"
+    ruled_out = signal_problem(get("duration"), get("peak"), rules) or reason.startswith(DETECTOR_REASON)
+    if name and not ruled_out:
+        fine = get("name_fine_label") or name
+        if fine == name and get("predicted_label") == name:  # the name says "hihat", the sound "hihat_open"
+            fine = sound_fine or name
+        return name, fine, "", "name"
+    return (UNSORTED if reason else get("predicted_label")), sound_fine, reason, "sound"
 
 
 def reason_of(row, rules: SortingRules) -> str:

@@ -23,7 +23,6 @@ from drum_pipeline.defs.metadata import markdown_table, picture
 from drum_pipeline.defs.resources import DrumPipelineConfig
 from drum_pipeline.defs.shared import AUTOMATION, MIRROR_PACKS, PACK_FINGERPRINT, archive_packs, packs_digest
 from drum_pipeline.labels.taxonomy import load_taxonomy
-from drum_pipeline.models.rejection import sorting_rules_from
 from drum_pipeline.plots import bar_chart_png
 from drum_pipeline.progress import ProgressLog
 
@@ -38,7 +37,8 @@ def _summary(table: pd.DataFrame, chart_layout=None) -> dict:
     """Counts per status and class and a confidence histogram; with `chart_layout` (an OutputLayout)
     a bar chart of the classes too (about 0.15 s to draw: once per rebuild, not once per pack)."""
     statuses = table["status"].value_counts()
-    counts = table.loc[table["status"].isin(["ok", "placed"]), "label"].value_counts()
+    placed = table[table["status"].isin(["ok", "placed"])]
+    counts = placed["label"].value_counts()
     confidence = table["confidence"].dropna()
     histogram = np.histogram(confidence, bins=np.linspace(0, 1, 11))[0] if len(confidence) else np.zeros(10, int)
     summary = {
@@ -47,6 +47,8 @@ def _summary(table: pd.DataFrame, chart_layout=None) -> dict:
         "duplicates": int(statuses.get("duplicate", 0)),
         "skipped": int(statuses.get("skipped", 0)),
         "per_class": markdown_table(counts.rename_axis("label").reset_index()),
+        "labels_from": ", ".join(f"{source} {count}" for source, count in sorted(
+            placed["label_source"].value_counts().items()) if source) or "none",
         "confidence_histogram": markdown_table(pd.DataFrame(
             {"confidence": [f"{b / 10:.1f}-{(b + 1) / 10:.1f}" for b in range(10)], "files": histogram})),
     }
@@ -67,7 +69,7 @@ with warnings.catch_warnings():
         group_name="archive",
         partitions_def=archive_packs,
         deps=["sample_archive", "inference_bundle", "corrections"],
-        code_version="3", automation_condition=AUTOMATION,
+        code_version="4", automation_condition=AUTOMATION,
         # A backfill of many packs runs them in few runs: the models and known sounds load once per run.
         backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX_PACKS_PER_RUN),
     )
@@ -79,7 +81,7 @@ with warnings.catch_warnings():
         confidence threshold, the label is `unsorted`, with the reason."""
         settings = config.settings()
         classifier = load_classifier(settings.layout.bundle_dir, load_taxonomy(settings.taxonomy_path))
-        rules = sorting_rules_from(sorting_thresholds, settings.confidence_threshold)
+        rules = settings.sorting_rules(sorting_thresholds)
         corrections = read_corrections(settings.layout.corrections_path)
         tables = {}
         with HashCache(settings.layout.hash_cache_path) as hashes, \
@@ -110,7 +112,7 @@ def _pack_metadata(context, settings, pack: str, table: pd.DataFrame, work: dict
     }
 
 
-@dg.asset(group_name="archive", deps=["corrections"], code_version="2", automation_condition=AUTOMATION)
+@dg.asset(group_name="archive", deps=["corrections"], code_version="3", automation_condition=AUTOMATION)
 def rebuilt_archive(context: dg.AssetExecutionContext, config: DrumPipelineConfig, archive_index: pd.DataFrame,
                     sorting_thresholds: dict):
     """The sorted mirror at `rebuilt/LABEL/PACK/PATH-IN-PACK` (symlinks by default), made from
@@ -121,7 +123,7 @@ def rebuilt_archive(context: dg.AssetExecutionContext, config: DrumPipelineConfi
     settings.layout.drop_partitions_except("archive_index", packs)  # the index of a pack that left the archive
     index = archive_index if len(archive_index) else pd.DataFrame(columns=INDEX_COLUMNS)
     ledger, counts = rebuild_from_index(index, packs, settings.archive_dir, settings.layout.rebuilt_dir,
-                                        sorting_rules_from(sorting_thresholds, settings.confidence_threshold),
+                                        settings.sorting_rules(sorting_thresholds),
                                         settings.link_mode, read_corrections(settings.layout.corrections_path))
     context.log.info(f"rebuilt archive ({settings.link_mode}): " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     per_pack = ledger.groupby(["pack", "status"]).size().unstack(fill_value=0).reset_index()
@@ -148,7 +150,7 @@ def _index_with_corrections(settings, index: pd.DataFrame) -> pd.DataFrame:
     return apply_corrections(index[index["pack"].isin(packs)], read_corrections(settings.layout.corrections_path))
 
 
-@dg.asset(group_name="archive", deps=["corrections"], code_version="2", automation_condition=AUTOMATION)
+@dg.asset(group_name="archive", deps=["corrections"], code_version="3", automation_condition=AUTOMATION)
 def review_queue(context: dg.AssetExecutionContext, config: DrumPipelineConfig, archive_index: pd.DataFrame,
                  sorting_thresholds: dict):
     """The doubtful archive files, the likeliest mistakes first: the chance that a sort is wrong
@@ -157,7 +159,7 @@ def review_queue(context: dg.AssetExecutionContext, config: DrumPipelineConfig, 
     the original; correct one with `drum-pipeline correct PATH LABEL`."""
     settings = config.settings()
     queue = review_queue_table(_index_with_corrections(settings, archive_index), settings.archive_dir,
-                               sorting_rules_from(sorting_thresholds, settings.confidence_threshold),
+                               settings.sorting_rules(sorting_thresholds),
                                sorting_thresholds.get("mistakes"))
     context.log.info(review_summary_line(queue))
     top = queue.head(FIRST_LOOK)

@@ -6,12 +6,12 @@ from dataclasses import asdict
 import dagster as dg
 import pandas as pd
 
-from drum_pipeline.archive.corrections import UNSORTED
 from drum_pipeline.audio.features import FeatureParams
 from drum_pipeline.defs.metadata import picture
 from drum_pipeline.defs.models.assets import MODEL_INPUTS, library_non_drums, taxonomy_classes, training_splits
 from drum_pipeline.defs.models.evaluation import evaluation_report
 from drum_pipeline.defs.resources import DrumPipelineConfig
+from drum_pipeline.models.rejection import UNSORTED
 from drum_pipeline.models.store import load_model, model_dir, promote, save_model, update_meta
 from drum_pipeline.plots import operating_curve_png
 
