@@ -7,9 +7,11 @@ builds (or reuses) the real-sound corpus of `bench/real_sounds_truth.csv` under 
 or those of --sources): the library is the other sources' drums and non-drums, the archive is
 the held-out source's, both hard links into WORK_DIR/folds/<source>/ (the pipeline does not
 follow links that lead out of its folders); it runs `drum-pipeline run` on them (a fresh output
-folder each time, DRUM_MIN_MACRO_F1=0, DRUM_IGNORE_NAMES=1, DRUM_MAX_EPOCHS=N when given; caches shared across folds
-in WORK_DIR/cache) and scores the archive index against the truth (`real_corpus.score`).
-Prints a Markdown table per source and pooled (all held-out files together) and writes
+folder each time, DRUM_MIN_MACRO_F1=0, DRUM_MAX_EPOCHS=N when given; caches shared across folds
+in WORK_DIR/cache) and scores the archive index against the truth (`real_corpus.score`), twice:
+by sound alone (DRUM_IGNORE_NAMES=1: the corpus's folders name the truth), and with the same
+models under the files' own names (own_names). Prints Markdown tables per source and pooled (all
+held-out files together), and how the review queue finds the mistakes, and writes
 WORK_DIR/bench.json. `--rescore` scores the folds' last runs again (after a truth fix) without
 training. It downloads packages and trains models: not for CI.
 """
@@ -17,6 +19,7 @@ training. It downloads packages and trains models: not for CI.
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -52,34 +55,72 @@ def read_index(output: Path) -> pd.DataFrame | None:
     return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else None
 
 
+def own_names(truth: pd.DataFrame) -> dict[str, str]:
+    """Each corpus path's place under its own name, as a user's archive would hold it: a package's
+    file under its last folder and file name ("lmms/drums/clap01.ogg"), a soundfont's sample under
+    its sample name ("fluid/808 High Conga.wav"); not the corpus's class folders."""
+    named, taken = {}, set()
+    for row in truth.itertuples(index=False):
+        suffix = Path(row.path).suffix
+        if "#" in row.origin:
+            sample = re.search(r"'([^']*)'", str(row.detail))
+            relative = real_corpus.safe_name(sample.group(1) if sample else Path(row.path).stem) + suffix
+        else:
+            relative = "/".join(Path(row.origin).parts[-2:])
+        path, copy = f"{row.source}/{relative}", 2
+        while path.lower() in taken:  # two samples of one name
+            path, copy = f"{row.source}/{Path(relative).stem} ({copy}){suffix}", copy + 1
+        taken.add(path.lower())
+        named[row.path] = path
+    return named
+
+
+def _run(fold: Path, log_name: str, library: Path, archive: Path, output: Path, env: dict) -> pd.DataFrame:
+    """`drum-pipeline run` on one fold's library and archive; the archive index it leaves."""
+    command = ["drum-pipeline", "run", "--library", str(library), "--archive", str(archive), "--output", str(output)]
+    with open(fold / log_name, "w") as log:
+        done = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
+    index = read_index(output) if done.returncode == 0 else None
+    if index is None:
+        raise CorpusError(f"drum-pipeline run failed for the fold {fold.name}: see {fold / log_name}")
+    return index
+
+
 def run_fold(held_out: str, truth: pd.DataFrame, corpus: Path, work: Path, max_epochs: int | None,
-             rescore: bool = False) -> pd.DataFrame:
-    """Train on every source but `held_out`, sort `held_out`; its archive index (with `rescore`,
-    the index of the fold's last run, when there is one)."""
+             rescore: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train on every source but `held_out`, sort `held_out` twice: by sound alone (the corpus's
+    paths, DRUM_IGNORE_NAMES=1: its folders name the truth) and under the files' own names
+    (own_names; the same models). Returns both archive indexes, with corpus paths (with `rescore`,
+    those of the fold's last run, when there are some)."""
     fold = work / "folds" / held_out
     library, archive, output = fold / "library", fold / "archive", fold / "output"
-    if rescore and (index := read_index(output)) is not None:
-        return index
+    kept = {way: fold / f"index_{way}.parquet" for way in ("sound", "names")}
+    if rescore and all(path.exists() for path in kept.values()):
+        return pd.read_parquet(kept["sound"]), pd.read_parquet(kept["names"])
+    held = truth[truth["source"] == held_out]
     link_tree(corpus, truth.loc[truth["source"] != held_out, "path"].tolist(), library)
-    link_tree(corpus, truth.loc[truth["source"] == held_out, "path"].tolist(), archive)
+    link_tree(corpus, held["path"].tolist(), archive)
     if output.exists():
         shutil.rmtree(output)  # a model deployed by an earlier run must not stand in for this fold's
-    # the sound alone: the corpus's folders name the truth (DRUM_IGNORE_NAMES)
     env = dict(os.environ, DRUM_MIN_MACRO_F1="0", DRUM_CACHE_DIR=str((work / "cache").resolve()), DRUM_IGNORE_NAMES="1")
     env.pop("DAGSTER_HOME", None)
     if max_epochs:
         env["DRUM_MAX_EPOCHS"] = str(max_epochs)
-    command = ["drum-pipeline", "run", "--library", str(library), "--archive", str(archive), "--output", str(output)]
     started = time.monotonic()
-    with open(fold / "run.log", "w") as log:
-        done = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
-    if done.returncode != 0:
-        raise CorpusError(f"drum-pipeline run failed for the fold holding out {held_out}: see {fold / 'run.log'}")
-    index = read_index(output)
-    if index is None:
-        raise CorpusError(f"no archive index under {output / 'tables/archive_index'}: see {fold / 'run.log'}")
-    print(f"{held_out}: trained and sorted in {time.monotonic() - started:.0f} s", file=sys.stderr)
-    return index
+    by_sound = _run(fold, "run.log", library, archive, output, env)
+    by_sound.to_parquet(kept["sound"])
+    named = own_names(held)
+    link_tree(corpus, [], fold / "archive_named")
+    for path, name in named.items():
+        (fold / "archive_named" / name).parent.mkdir(parents=True, exist_ok=True)
+        os.link(corpus / path, fold / "archive_named" / name)
+    # the same models (nothing to train): the packs are classified again, under their own names
+    by_name = _run(fold, "run_named.log", library, fold / "archive_named", output, dict(env, DRUM_IGNORE_NAMES="0"))
+    back = {name: path for path, name in named.items()}
+    by_name = by_name.assign(path=by_name["path"].map(back))
+    by_name.to_parquet(kept["names"])
+    print(f"{held_out}: trained and sorted twice in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    return by_sound, by_name
 
 
 def review_ranking(output: Path, index: pd.DataFrame, truth: pd.DataFrame) -> dict:
@@ -124,6 +165,14 @@ def ranking_markdown(rankings: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def _named_score(index: pd.DataFrame, truth: pd.DataFrame) -> dict:
+    """The score of an index sorted under the files' own names, with the share of drums sorted by name."""
+    result = real_corpus.score(index, truth)
+    drums = index[index["path"].isin(truth.loc[truth["kind"] == "drum", "path"])]
+    result["drums_by_name_share"] = round(float((drums["label_source"] == "name").mean()), 4) if len(drums) else 0.0
+    return result
+
+
 def markdown(results: dict[str, dict]) -> str:
     """The results as a Markdown table, one row per held-out source and one pooled."""
     head = ["held out", "drums", "non-drums"] + [title for _, title in COLUMNS] + [
@@ -164,22 +213,29 @@ def main(argv: list[str] | None = None) -> int:
         for problem in problems:
             print(f"warning: {problem}", file=sys.stderr)
         truth = real_corpus.truth_table(entries)
-        results, indexes, rankings = {}, [], {}
+        results, named_results, rankings = {}, {}, {}
+        indexes: dict[str, list[pd.DataFrame]] = {"sound": [], "names": []}
         for source in held_out:
-            index = run_fold(source, truth, work / "corpus", work, args.max_epochs, args.rescore)
-            results[source] = real_corpus.score(index, truth[truth["source"] == source])
-            rankings[source] = review_ranking(work / "folds" / source / "output", index, truth)
-            indexes.append(index)
-        if len(indexes) > 1:
-            results["pooled"] = real_corpus.score(pd.concat(indexes, ignore_index=True),
-                                                  truth[truth["source"].isin(held_out)])
+            by_sound, by_name = run_fold(source, truth, work / "corpus", work, args.max_epochs, args.rescore)
+            results[source] = real_corpus.score(by_sound, truth[truth["source"] == source])
+            named_results[source] = _named_score(by_name, truth[truth["source"] == source])
+            rankings[source] = review_ranking(work / "folds" / source / "output", by_sound, truth)
+            indexes["sound"].append(by_sound)
+            indexes["names"].append(by_name)
+        if len(held_out) > 1:
+            pooled_truth = truth[truth["source"].isin(held_out)]
+            results["pooled"] = real_corpus.score(pd.concat(indexes["sound"], ignore_index=True), pooled_truth)
+            named_results["pooled"] = _named_score(pd.concat(indexes["names"], ignore_index=True), pooled_truth)
     except CorpusError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(markdown(results))
+    print(f"By sound alone:\n\n{markdown(results)}")
+    print(f"\nUnder the files' own names:\n\n{markdown(named_results)}")
+    print("\nDrums sorted by their name: " + ", ".join(f"{name} {r['drums_by_name_share']:.0%}"
+                                                     for name, r in named_results.items()))
     print(f"\nThe review queue (wrong sorts among its first files):\n\n{ranking_markdown(rankings)}")
     report = {"max_epochs": args.max_epochs, "rescored": args.rescore, "held_out": held_out, "truth": str(args.truth),
-              "results": results, "review_queue": rankings}
+              "results": results, "own_names": named_results, "review_queue": rankings}
     (work / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nwrote {work / 'bench.json'}")
     return 0

@@ -234,7 +234,7 @@ class _Candidate:
     natural_path: str  # the corpus path that keeps the original name
 
 
-def _safe(name: str) -> str:
+def safe_name(name: str) -> str:
     """A file-name-safe version of a sample name ("Power Bass Drum 1(L" -> "Power Bass Drum 1")."""
     name = re.sub(r"\s*\((?:L|R)\)?$|\s*\($", "", name.strip())
     return re.sub(r"[^\w .,+!#&-]+", "_", name).strip(" ._") or "sample"
@@ -306,7 +306,7 @@ def _soundfont_candidates(source: str, font: SoundFont, taxonomy: Taxonomy, note
         fines = {m.fine_label for m in said}
         truth_name = GM_TRUTH_NAMES[keys[0]] if len(fines) == 1 else classes.pop()
         by_name = taxonomy.match(sample.name)
-        override = TRUTH_OVERRIDES.get((source, _safe(sample.name)), "")
+        override = TRUTH_OVERRIDES.get((source, safe_name(sample.name)), "")
         if override is None:
             notes.append(f"{source}: {detail}: left out by hand (TRUTH_OVERRIDES)")
             continue
@@ -316,7 +316,7 @@ def _soundfont_candidates(source: str, font: SoundFont, taxonomy: Taxonomy, note
             notes.append(f"{source}: {detail}: its name says {by_name.label}, its keys "
                          f"{taxonomy.match(truth_name).label}; left out")
             continue
-        name = _safe(sample.name)
+        name = safe_name(sample.name)
         found.append(_Candidate(source, f"{origin_file}#{index}", detail, "drum", truth_name,
                                 f"{source}/drums/{truth_name}/{name}.wav"))
     every_kit_sample = {sample for preset in font.presets if preset.bank == 128 for sample in font.sample_keys(preset)}
@@ -340,14 +340,14 @@ def _melodic_candidates(source: str, font: SoundFont, drum_samples: set[int]) ->
         count = min(MELODIC_PER_PRESET, len(samples))
         chosen = [samples[round(i * (len(samples) - 1) / max(count - 1, 1))] for i in range(count)]
         word = "fx" if preset.program >= 120 else "melodic"
-        folder = f"{preset.program:03d} {_safe(preset.name)}"
+        folder = f"{preset.program:03d} {safe_name(preset.name)}"
         picks = []
         for index in dict.fromkeys(chosen):
             taken.add(index)
             sample = font.samples[index]
             picks.append(_Candidate(source, f"{SOURCES[source].root}#{index}",
                                     f"{sample.name!r} preset {preset.program} {preset.name!r}", "non_drum", word,
-                                    f"{source}/non_drums/{word}/{folder}/{_safe(sample.name)}.wav"))
+                                    f"{source}/non_drums/{word}/{folder}/{safe_name(sample.name)}.wav"))
         per_preset.append(picks)
     ordered = [picks[i] for i in range(MELODIC_PER_PRESET) for picks in per_preset if i < len(picks)]
     return ordered[:MELODIC_MAX]
