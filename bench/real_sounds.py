@@ -123,45 +123,47 @@ def run_fold(held_out: str, truth: pd.DataFrame, corpus: Path, work: Path, max_e
     return by_sound, by_name
 
 
-def review_ranking(output: Path, index: pd.DataFrame, truth: pd.DataFrame) -> dict:
+def review_ranking(output: Path, by_sound: pd.DataFrame, by_name: pd.DataFrame, truth: pd.DataFrame) -> dict:
     """How the fold's review queue finds the sort's mistakes: the base rate of wrong sorts, and the
     share wrong among the queue's first files (its first 50 and its first 10% of the fold's
-    files), with the archive's folder names and without them (the sound alone: in this corpus
-    the folders name the truth)."""
+    files), for the sort by sound alone (the corpus's folder names blanked: they name the truth)
+    and for the sort under the files' own names."""
     from drum_pipeline.archive.reports import review_queue
     from drum_pipeline.models.mistakes import sort_is_wrong
     from drum_pipeline.models.rejection import sorting_rules_from
 
     thresholds = json.loads((output / "tables" / "sorting_thresholds.json").read_text())
-    rows = index[index["status"] == "ok"]
     truth_of = truth.set_index("path")["label"]
-    wrong = dict(zip(rows["path"], sort_is_wrong(rows["label"], rows["path"].map(truth_of)), strict=True))
-    first_tenth = max(1, len(rows) // 10)
-    result = {"files": len(rows), "wrong": int(sum(wrong.values())), "first_tenth": first_tenth}
-    for way, named in (("names", rows), ("sound", rows.assign(folder_label="", name_label=""))):
-        queue = review_queue(named, output, sorting_rules_from(thresholds, use_names=False), thresholds.get("mistakes"))
-        flags = queue["path"].map(wrong)
-        result[f"{way}_queue"] = len(queue)
-        result[f"{way}_first_50_wrong"] = int(flags.head(50).sum())
-        result[f"{way}_first_50"] = int(min(50, len(queue)))
-        result[f"{way}_first_tenth_wrong"] = int(flags.head(first_tenth).sum())
+    result = {}
+    for way, index, use_names in (("sound", by_sound.assign(folder_label="", name_label=""), False),
+                                  ("names", by_name, True)):
+        rows = index[index["status"] == "ok"]
+        wrong = dict(zip(rows["path"], sort_is_wrong(rows["label"], rows["path"].map(truth_of)), strict=True))
+        queue = review_queue(rows, output, sorting_rules_from(thresholds, use_names=use_names),
+                             thresholds.get("mistakes"))
+        flags = queue["path"].map(wrong).astype(bool)
+        result.update({"files": len(rows), "first_tenth": max(1, len(rows) // 10), f"{way}_wrong": int(sum(wrong.values())),
+                       f"{way}_queue": len(queue), f"{way}_first_50": int(min(50, len(queue))),
+                       f"{way}_first_50_wrong": int(flags.head(50).sum())})
+        result[f"{way}_first_tenth_wrong"] = int(flags.head(result["first_tenth"]).sum())
     return result
 
 
 def ranking_markdown(rankings: dict[str, dict]) -> str:
-    """The review queue's figures per fold and pooled."""
-    lines = ["| held out | files | wrong | queue (names / sound) | first 10%: wrong, names | sound "
-             "| first 50: wrong, names | sound |", "| --- |" + " ---: |" * 7]
+    """The review queue's figures per fold and pooled, for the sort by sound and under own names."""
+    lines = ["| held out | files | wrong (sound / names) | queue | first 10% wrong: sound | names "
+             "| first 50 wrong: sound | names |", "| --- |" + " ---: |" * 7]
     pooled = {key: sum(r[key] for r in rankings.values()) for key in next(iter(rankings.values()))}
 
     def share(wrong: int, count: int) -> str:
         return f"{wrong}/{count} ({wrong / max(1, count):.0%})"
 
     for name, r in {**rankings, "pooled": pooled}.items():
-        tenth = [share(r[f"{w}_first_tenth_wrong"], r["first_tenth"]) for w in ("names", "sound")]
-        fifty = [share(r[f"{w}_first_50_wrong"], r[f"{w}_first_50"]) for w in ("names", "sound")]
-        lines.append(f"| {name} | {r['files']} | {share(r['wrong'], r['files'])} | "
-                     f"{r['names_queue']} / {r['sound_queue']} | {' | '.join(tenth)} | {' | '.join(fifty)} |")
+        cells = [share(r["sound_wrong"], r["files"]) + " / " + share(r["names_wrong"], r["files"]),
+                 f"{r['sound_queue']} / {r['names_queue']}",
+                 *(share(r[f"{w}_first_tenth_wrong"], r["first_tenth"]) for w in ("sound", "names")),
+                 *(share(r[f"{w}_first_50_wrong"], r[f"{w}_first_50"]) for w in ("sound", "names"))]
+        lines.append(f"| {name} | {r['files']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -219,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             by_sound, by_name = run_fold(source, truth, work / "corpus", work, args.max_epochs, args.rescore)
             results[source] = real_corpus.score(by_sound, truth[truth["source"] == source])
             named_results[source] = _named_score(by_name, truth[truth["source"] == source])
-            rankings[source] = review_ranking(work / "folds" / source / "output", by_sound, truth)
+            rankings[source] = review_ranking(work / "folds" / source / "output", by_sound, by_name, truth)
             indexes["sound"].append(by_sound)
             indexes["names"].append(by_name)
         if len(held_out) > 1:

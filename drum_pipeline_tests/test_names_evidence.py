@@ -45,6 +45,8 @@ def test_a_name_wins_over_the_sounds_doubt_but_not_over_the_drum_detector():
     assert (long_crash["label"], long_crash["label_source"]) == ("cymbal", "name")
     ruled_out = _row("Pack/Kicks/s005.wav", predicted="kick", drum_score=0.1)
     assert ruled_out["label"] == "unsorted" and ruled_out["reason"].startswith("not like a drum one-shot")
+    long_and_ruled_out = _row("Pack/Kicks/s007.wav", predicted="kick", drum_score=0.1, duration=9.0)
+    assert (long_and_ruled_out["label"], long_and_ruled_out["reason"]) == ("unsorted", "too long for a one-shot (9.0 s)")
     silent = _row("Pack/Kicks/s006.wav", predicted="kick", peak=0.0)
     assert (silent["label"], silent["reason"]) == ("unsorted", "silent")
 

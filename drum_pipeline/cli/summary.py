@@ -105,7 +105,7 @@ def format_summary(summary: dict) -> str:
             line += f"; every voice, synthesized: {evaluation['every_voice_ensemble_accuracy']:.2f}"
         lines.append(line)
     if summary["review"]:
-        lines.append(f"review: {summary['review']} (drum-pipeline review)")
+        lines.append(f"review: {summary['review']} (drum-pipeline review --serve, to hear them)")
     outputs = summary["outputs"]
     lines += [f"sorted mirror: {outputs['rebuilt']}", f"index: {outputs['index']}", f"report: {outputs['report']}"]
     lines += [f"WARNING: {warning}" for warning in summary["warnings"]]

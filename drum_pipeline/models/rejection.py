@@ -78,7 +78,6 @@ def non_drum_split(labels: pd.DataFrame) -> pd.DataFrame:
     return files
 
 
-DETECTOR_REASON = "not like a drum one-shot"
 UNSORTED = "unsorted"  # the label of a file the mirror leaves unsorted
 
 
@@ -102,7 +101,7 @@ def unsorted_reason(rules: SortingRules, duration: float | None, drum_score: flo
     if duration is not None and duration > rules.max_one_shot_seconds:
         return f"too long for a one-shot ({duration:.1f} s)"
     if drum_score is not None and drum_score == drum_score and drum_score < rules.drum_threshold:
-        return f"{DETECTOR_REASON} (drum score {_under(drum_score, rules.drum_threshold)})"
+        return f"not like a drum one-shot (drum score {_under(drum_score, rules.drum_threshold)})"
     (label1, confidence1), (label2, confidence2) = model1, model2
     if label1 != label2 and min(confidence1, confidence2) >= rules.disagree_confidence:
         return f"models disagree: {label1} {confidence1:.2f} vs {label2} {confidence2:.2f}"
@@ -163,14 +162,15 @@ NON_DRUM = "non_drum"  # a name claim of non-drum material (loop, bass, fx, voca
 
 def sorted_label(row, rules: SortingRules) -> tuple[str, str, str, str]:
     """(label, fine label, reason, label_source) of a classified index row (a dict, or a named
-    tuple of the index's columns) under `rules`, from its sound and its name's claim (an
-    unsorted file keeps the fine label its sound is nearest to)
-    (`name_label`, `name_fine_label`, `name_rule`; see labels/names.decide_label):
+    tuple of the index's columns) under `rules`, from its sound and its name's claim
+    (`name_label`, `name_fine_label`, `name_rule`; see labels/names.name_claim):
 
     - a name of non-drum material: `unsorted`, with the name's rule as the reason (`name`);
     - a name that claims a class: that class, unless the sound is no usable signal or the drum
-      detector rules it out (`name`); the sound's doubts and disagreement do not overrule it;
+      detector rules it out (`name`); the sound's doubts, disagreement and length do not overrule it;
     - otherwise (no informative name, or `rules.use_names` False): the sound (`sound`), as reason_of says.
+
+    An unsorted file keeps the fine label its sound is nearest to.
     """
     get = row.get if isinstance(row, dict) else lambda key, default=None: getattr(row, key, default)
     name = (get("name_label") or "") if rules.use_names else ""
@@ -178,7 +178,9 @@ def sorted_label(row, rules: SortingRules) -> tuple[str, str, str, str]:
     reason = reason_of(row, rules)
     if name == NON_DRUM:
         return UNSORTED, sound_fine, f"the name says no drum one-shot: {get('name_rule')}", "name"
-    ruled_out = signal_problem(get("duration"), get("peak"), rules) or reason.startswith(DETECTOR_REASON)
+    score = get("drum_score")
+    ruled_out = (signal_problem(get("duration"), get("peak"), rules)
+                 or (score is not None and score == score and score < rules.drum_threshold))
     if name and not ruled_out:
         fine = get("name_fine_label") or name
         if fine == name and get("predicted_label") == name:  # the name says "hihat", the sound "hihat_open"
