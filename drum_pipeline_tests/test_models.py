@@ -93,6 +93,9 @@ def test_evaluation_reports_all_models_and_deploys(trained):
     markdown = (output / "reports/evaluation.md").read_text()
     assert "| model | macro F1 |" in markdown and all(f"| {name} | " in markdown for name in report["results"])
     metadata = result.asset_materializations_for_node("evaluation_report")[0].metadata
+    for key in ("comparison", "accuracy_interval", "f1_kick_snare_hihat", "f1_tom_cymbal_percussion"):
+        header = metadata[key].value.splitlines()[0]  # narrow enough for the UI's metadata column
+        assert header.startswith("| model |") and header.count("|") <= 5, (key, header)
     picture = metadata["confusion_ensemble"].value  # short Markdown: the UI shows it without a click
     assert len(picture) < 1000 and "/reports/confusion_ensemble.png?v=" in picture
     voices = {row["voice"]: row for row in report["voices"]}
@@ -111,6 +114,8 @@ def test_evaluation_reports_all_models_and_deploys(trained):
     splits = report["context"]
     assert models.descriptor_model is not None  # deployed: refit on every library drum, not the train split alone
     assert refit["train_files"] == splits["train_files"] + splits["val_files"] + splits["test_files"]
+    candidate = json.loads((model_dir(output / "models", "descriptor_model") / "labels.json").read_text())
+    assert "refit_on" not in candidate  # an evaluation run again scores trees that never saw the test split
     metadata = result.asset_materializations_for_node("evaluation_report")[0].metadata
     assert "/reports/confusion_ensemble.png" in metadata["confusion_ensemble"].value
     for name in ("model1", "model2_classifier", "model2_encoder"):

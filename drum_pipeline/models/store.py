@@ -36,9 +36,10 @@ def model_dir(models_root: Path, name: str, stage: str = CANDIDATE) -> Path:
     return Path(models_root) / stage / name
 
 
-def save_model(models_root: Path, name: str, model, classes: list[str], params: FeatureParams, **meta) -> Path:
-    """Write the model and its labels.json atomically into models/candidate/<name>/."""
-    target = model_dir(models_root, name)
+def save_model(models_root: Path, name: str, model, classes: list[str], params: FeatureParams,
+               stage: str = CANDIDATE, **meta) -> Path:
+    """Write the model and its labels.json atomically into models/<stage>/<name>/ (a candidate by default)."""
+    target = model_dir(models_root, name, stage)
     with staged_dir(target) as staging:
         if hasattr(model, "save"):
             model.save(staging / "model.keras")

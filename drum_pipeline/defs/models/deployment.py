@@ -12,7 +12,7 @@ from drum_pipeline.defs.models.assets import MODEL_INPUTS, library_non_drums, ta
 from drum_pipeline.defs.models.evaluation import evaluation_report
 from drum_pipeline.defs.resources import DrumPipelineConfig
 from drum_pipeline.models.rejection import UNSORTED
-from drum_pipeline.models.store import load_model, model_dir, promote, save_model, update_meta
+from drum_pipeline.models.store import DEPLOYED, load_model, model_dir, promote, save_model, update_meta
 from drum_pipeline.plots import operating_curve_png
 
 DEPLOYED_MODELS = ["model1", "model2_autoencoder", "model2_encoder", "model2_classifier", "drum_detector",
@@ -129,11 +129,12 @@ def deployed_models(context: dg.AssetExecutionContext, config: DrumPipelineConfi
     data = training_splits(spectrogram_features, None, classes, params)
     every = data["train_library"].plus(data["val"]).plus(data["test"])
     trees = train_descriptor_classifier(every.logmel, every.duration, every.y, params, settings.seed)
-    save_model(models_dir, "descriptor_model", trees, classes, params, train_files=len(every.y),
-               refit_on="every library drum (train, val and test splits)")
     for name, temperature in sorting_thresholds["temperatures"].items():
         update_meta(models_dir, name, temperature=temperature)
     promote(models_dir, DEPLOYED_MODELS)
+    # deployed only: the candidate keeps the train split's trees, so an evaluation run again never scores its training data
+    save_model(models_dir, "descriptor_model", trees, classes, params, stage=DEPLOYED, train_files=len(every.y),
+               refit_on="every library drum (train, val and test splits)")
     context.log.info("the candidates passed the checks and are deployed")
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(model_dir(models_dir, "", "deployed"))),

@@ -24,7 +24,7 @@ from drum_pipeline.defs.models.assets import (
 from drum_pipeline.defs.resources import DrumPipelineConfig
 from drum_pipeline.labels.taxonomy import load_taxonomy
 from drum_pipeline.models.evaluation import (
-    comparison_markdown,
+    comparison_tables,
     corrected_files_table,
     evaluate,
     every_voice_markdown,
@@ -159,7 +159,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
         metadata={
             "path": dg.MetadataValue.path(str(settings.layout.reports_dir / "evaluation.md")),
             "vouches_for": dg.MetadataValue.md(vouches_for),
-            "comparison": dg.MetadataValue.md(comparison_markdown(results, classes)),
+            **{key: dg.MetadataValue.md(table) for key, table in comparison_tables(results, classes).items()},
             "per_voice": markdown_table(voices),
             "test_voices": len(voices),
             "every_voice": dg.MetadataValue.md(every_voice_markdown(every_voice, every_voice_table, classes)),
