@@ -40,9 +40,9 @@ def review_queue(index: pd.DataFrame, archive_root: Path, rules: SortingRules = 
     thresholds), and at least NAME_DISAGREES_CHANCE when its name claims another class. A file
     sorted by its name has NAME_MISREAD_CHANCE, or NAME_AGAINST_SOUND_CHANCE when the sound is
     sure (rules.disagree_confidence) of another class. A file is doubtful at DOUBT_CHANCE or more,
-    or when name and sound disagree; never when its name agrees with its label and both models
-    agree. `why` gives the chance and the signals behind it. Files already corrected,
-    duplicates, errors and skipped files are left out."""
+    or when name and sound disagree; never when its name, its label and both models agree. `why`
+    gives the chance and the signals behind it. Files already corrected, duplicates, errors and
+    skipped files are left out."""
     if index.empty:
         return pd.DataFrame(columns=REVIEW_COLUMNS)
     rows = index[index["status"] == "ok"]
