@@ -153,20 +153,22 @@ def _index_with_corrections(settings, index: pd.DataFrame) -> pd.DataFrame:
 @dg.asset(group_name="archive", deps=["corrections"], code_version="3", automation_condition=AUTOMATION)
 def review_queue(context: dg.AssetExecutionContext, config: DrumPipelineConfig, archive_index: pd.DataFrame,
                  sorting_thresholds: dict):
-    """The doubtful archive files, the likeliest mistakes first: the chance that a sort is wrong
-    is learned on the library's held-out split (see sorting_thresholds), and a folder name that
+    """The doubtful archive files, the likeliest mistakes first: the chance that a sort by sound is
+    wrong is learned on the library's held-out split (see sorting_thresholds), and a name that
     claims another class makes a mistake likely. Each says why it is in, with a file:// link to
-    the original; correct one with `drum-pipeline correct PATH LABEL`."""
+    the original; correct one with `drum-pipeline correct PATH LABEL`, or by ear with
+    `drum-pipeline review --serve`."""
     settings = config.settings()
     queue = review_queue_table(_index_with_corrections(settings, archive_index), settings.archive_dir,
                                settings.sorting_rules(sorting_thresholds),
                                sorting_thresholds.get("mistakes"))
-    context.log.info(review_summary_line(queue))
+    summary = review_summary_line(queue)
+    context.log.info(summary)
     top = queue.head(FIRST_LOOK)
     return dg.MaterializeResult(value=queue, metadata={
         "path": dg.MetadataValue.path(str(settings.layout.table_path("review_queue"))),
         "dagster/row_count": len(queue),
-        "summary": review_summary_line(queue),
+        "summary": summary,
         "review_by_ear": f"run `drum-pipeline review --serve` and open {REVIEW_URL}: hear each file, correct it "
                          "with one key (1-6 the classes, u unsorted, n non_drum, z undo)",
         "queue": markdown_table(top.assign(path=[f"[{p}]({u})" for p, u in zip(top["path"], top["uri"], strict=True)])

@@ -174,7 +174,7 @@ def drum_detector(context: dg.AssetExecutionContext, config: DrumPipelineConfig,
                                           "synthesized_non_drums": len(synthesized.y)})
 
 
-@dg.asset(code_version="2", **MODEL_INPUTS)
+@dg.asset(code_version="3", **MODEL_INPUTS)  # 3: earlier deployments overwrote the candidate with test-split trees
 def descriptor_model(context: dg.AssetExecutionContext, config: DrumPipelineConfig,
                      spectrogram_features: pd.DataFrame) -> dg.MaterializeResult:
     """The ensemble's third member: gradient-boosted trees on the descriptors of the window and the

@@ -113,7 +113,7 @@ def _review_check(mistakes: dict | None, test_rows: pd.DataFrame, wrong) -> str:
             f"{top_share_wrong(mistake_chance(mistakes, test_rows), wrong, count):.0%} are.")
 
 
-@dg.asset(code_version="1", **{**MODEL_INPUTS, "deps": ["taxonomy", evaluation_report]})
+@dg.asset(code_version="2", **{**MODEL_INPUTS, "deps": ["taxonomy", evaluation_report]})
 def deployed_models(context: dg.AssetExecutionContext, config: DrumPipelineConfig, spectrogram_features: pd.DataFrame,
                     sorting_thresholds: dict) -> dg.MaterializeResult:
     """The candidates that passed the evaluation's blocking checks, copied to models/deployed/ with
