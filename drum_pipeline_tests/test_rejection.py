@@ -11,6 +11,7 @@ from drum_pipeline.models.rejection import (
     calibrate_sorting_rules,
     drum_scores,
     operating_curve,
+    sorted_mask,
     sorting_rules_from,
     threshold_keeping,
     train_drum_detector,
@@ -99,3 +100,53 @@ def test_a_detector_trained_on_other_descriptors_is_refused_with_a_message():
     older = HistGradientBoostingClassifier(max_iter=5).fit(np.zeros((4, 3)), [0, 1, 0, 1])  # three descriptors
     with pytest.raises(ModelMismatchError, match="retrain"):
         drum_scores(older, drums.logmel, drums.duration, params)
+
+
+def _long_sounds(sr: int = 22050, seconds: float = 8.0) -> dict[str, np.ndarray]:
+    """An 8 s crash (noise ringing down), loops (a hit every 0.25 s, every 1.1 s) and a pad (a held chord)."""
+    rng = np.random.default_rng(5)
+    t = np.arange(round(seconds * sr)) / sr
+    hit = rng.normal(size=len(t)) * np.exp(-t / 0.08)
+    return {"crash": (rng.normal(size=len(t)) * np.exp(-t / 1.5)).astype(np.float32),
+            "loop": sum(np.roll(hit, round(start * sr)) * (t >= start) for start in np.arange(0, seconds, 0.25)),
+            "slow loop": sum(np.roll(hit, round(start * sr)) * (t >= start) for start in np.arange(0, seconds, 1.1)),
+            "pad": (np.sin(2 * np.pi * 220 * t) + np.sin(2 * np.pi * 277 * t)) * np.minimum(1, t / 0.05)}
+
+
+def test_a_long_single_decaying_hit_is_a_one_shot_and_a_loop_or_pad_is_not():
+    from drum_pipeline.audio.features import one_decaying_hit
+
+    hits = {name: one_decaying_hit(np.asarray(sound[: 4 * 22050], np.float32), 22050)
+            for name, sound in _long_sounds().items()}
+    assert hits == {"crash": True, "loop": False, "slow loop": False, "pad": False}
+    rules, sure = SortingRules(), ("cymbal", 0.9)
+    assert unsorted_reason(rules, 8.0, 0.9, 0.9, sure, sure, single_hit=hits["crash"]) == ""
+    assert unsorted_reason(rules, 8.0, 0.9, 0.9, sure, sure, single_hit=hits["loop"]) == \
+        "too long for a one-shot (8.0 s, not one decaying hit)"
+    assert unsorted_reason(rules, 45.0, 0.9, 0.9, sure, sure, single_hit=True) == "too long for a one-shot (45.0 s)"
+    assert unsorted_reason(rules, 8.0, 0.9, 0.9, sure, sure) == "too long for a one-shot (8.0 s)"  # not known
+
+
+def test_the_curation_keeps_a_long_crash_and_drops_a_long_loop(tmp_path):
+    import soundfile as sf
+
+    from drum_pipeline.labels.curation import CurationRules, one_shot_problem
+
+    sounds = _long_sounds()
+    for name in ("crash", "slow loop"):
+        sf.write(tmp_path / f"{name}.wav", np.asarray(sounds[name] / np.abs(sounds[name]).max() * 0.8, np.float32), 22050)
+    assert one_shot_problem(tmp_path / "crash.wav", CurationRules()) == ""
+    assert one_shot_problem(tmp_path / "slow loop.wav", CurationRules()).startswith("too long")
+
+
+def test_thresholds_keep_the_share_of_every_group_of_held_out_drums():
+    rng = np.random.default_rng(8)
+    easy, real = rng.uniform(0.999, 1.0, 3000), rng.beta(4, 2, 100)  # synthesized drums all near 1, real ones not
+    scores, groups = np.concatenate([easy, real]), np.r_[np.zeros(3000), np.ones(100)]
+    probabilities = _probabilities(rng, len(scores), agree_share=1.0)
+    alone = calibrate_sorting_rules(scores, probabilities, 0.95)
+    assert np.mean(real >= alone.drum_threshold) < 0.3  # the pooled quantile fails most real drums
+    grouped = calibrate_sorting_rules(scores, probabilities, 0.95, groups=groups)
+    assert np.mean(real >= grouped.drum_threshold) >= 0.97
+    kept = sorted_mask(grouped, None, scores, probabilities)
+    assert kept[3000:].mean() >= 0.94 and kept[:3000].mean() >= 0.94

@@ -34,7 +34,7 @@ INDEX_COLUMNS = [
     "reason",
     "model1_label", "model1_confidence", "model2_label", "model2_confidence", "drum_score", "novelty",
     "duplicate_of", "folder_label", "folder_agrees", "maker", "duration", "size", "error", "peak",
-    "name_label", "name_fine_label", "name_rule", "label_source",
+    "name_label", "name_fine_label", "name_rule", "label_source", "single_hit",
 ]
 DETECTOR = "drum_detector"
 
@@ -182,7 +182,7 @@ def classify_pack(
     by_path = {f.relpath: f.path for f in files}
     report = extract_missing(((sha, by_path[path]) for sha, path in originals), cache, progress=progress, times=times)
     for start in range(0, len(originals), chunk_size):
-        _classify_chunk(originals[start : start + chunk_size], rows, cache, classifier, rules, times)
+        _classify_chunk(originals[start : start + chunk_size], rows, by_path, cache, classifier, rules, times)
 
     with times("index"):
         table = _index_table(rows)
@@ -206,7 +206,9 @@ def _index_table(rows: dict[str, dict]) -> pd.DataFrame:
                          "drum_score": float, "novelty": float, "duration": float, "peak": float})
 
 
-def _classify_chunk(originals, rows, cache, classifier: Classifier, rules: SortingRules, times: StageTimes) -> None:
+def _classify_chunk(originals, rows, paths: dict[str, Path], cache, classifier: Classifier, rules: SortingRules,
+                    times: StageTimes) -> None:
+    from drum_pipeline.audio.features import rings_as_one_hit
     from drum_pipeline.models.descriptors import descriptors
     from drum_pipeline.models.rejection import drum_scores
 
@@ -239,6 +241,8 @@ def _classify_chunk(originals, rows, cache, classifier: Classifier, rules: Sorti
         row = rows[path]
         row.update({name: values[i].item() for name, values in predictions.items()})
         row.update(status="ok", predicted_fine_label=fine[i], novelty=float(novelty[i]), drum_score=float(scores[i]))
+        if (row["duration"] or 0) > rules.max_one_shot_seconds:  # read on: a ringing hit, or a loop?
+            row["single_hit"] = rings_as_one_hit(paths[path])
         row["label"], row["fine_label"], row["reason"], row["label_source"] = sorted_label(row, rules)
 
 

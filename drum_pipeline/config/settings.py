@@ -40,6 +40,8 @@ ENVIRONMENT = {
     "rescan_cron": "DRUM_RESCAN_CRON",
     "dask_scheduler": "DRUM_DASK_SCHEDULER",
     "ignore_names": "DRUM_IGNORE_NAMES",
+    "base_corpus": "DRUM_BASE_CORPUS",
+    "base_corpus_exclude": "DRUM_BASE_CORPUS_EXCLUDE",
 }
 
 
@@ -62,13 +64,16 @@ class Settings:
     seed: int = DEFAULT_SEED
     keep_share: float = DEFAULT_KEEP_SHARE
     ignore_names: bool = False  # sort the archive by sound alone, not by its files' names
+    base_corpus: bool = True  # the shipped real sounds (real_sounds/base_corpus.py) join every training
+    base_corpus_exclude: tuple[str, ...] = ()  # its sources left out (the benchmark leaves out the held-out one)
 
     @classmethod
     def build(cls, library_dir: str = DEFAULT_LIBRARY_DIR, archive_dir: str = DEFAULT_ARCHIVE_DIR,
               output_dir: str = DEFAULT_OUTPUT_DIR, cache_dir: str | None = None, taxonomy_path: str | None = None,
               confidence_threshold: float | None = None, min_macro_f1: float = DEFAULT_MIN_MACRO_F1,
               keep_share: float = DEFAULT_KEEP_SHARE, link_mode: str = DEFAULT_LINK_MODE, max_epochs: int = 0,
-              synthetic_per_label: int | None = None, seed: int = DEFAULT_SEED, ignore_names: bool = False) -> Settings:
+              synthetic_per_label: int | None = None, seed: int = DEFAULT_SEED, ignore_names: bool = False,
+              base_corpus: bool = True, base_corpus_exclude: str | tuple[str, ...] = ()) -> Settings:
         """Settings from plain values (no environment read); ValueError for a value out of range."""
         if link_mode not in LINK_MODES:
             raise ValueError(f"unknown link mode {link_mode!r}: choose symlink, hardlink or copy")
@@ -92,6 +97,8 @@ class Settings:
             synthetic_per_label=synthetic_per_label,
             seed=seed,
             ignore_names=bool(ignore_names),
+            base_corpus=bool(base_corpus),
+            base_corpus_exclude=_names(base_corpus_exclude),
         )
 
     @classmethod
@@ -129,13 +136,13 @@ DEFAULTS = {"library_dir": DEFAULT_LIBRARY_DIR, "archive_dir": DEFAULT_ARCHIVE_D
             "cache_dir": None, "taxonomy_path": None, "confidence_threshold": None,
             "min_macro_f1": DEFAULT_MIN_MACRO_F1, "keep_share": DEFAULT_KEEP_SHARE, "link_mode": DEFAULT_LINK_MODE,
             "max_epochs": 0, "synthetic_per_label": None, "rescan_cron": DEFAULT_RESCAN_CRON, "dask_scheduler": "",
-            "ignore_names": False}
+            "ignore_names": False, "base_corpus": True, "base_corpus_exclude": ""}
 DEPLOYMENT_ONLY = ("rescan_cron", "dask_scheduler")  # read where the definitions are built, not by a run
 _NUMBERS = {"confidence_threshold": float, "min_macro_f1": float, "keep_share": float, "max_epochs": int,
             "synthetic_per_label": int}
 
 
-_FLAGS = ("ignore_names",)
+_FLAGS = ("ignore_names", "base_corpus")
 _FLAG_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
@@ -163,6 +170,12 @@ def from_environment(**explicit) -> dict:
             values[key] = text or default
     values.update({key: value for key, value in explicit.items() if key not in DEFAULTS and value is not None})
     return values
+
+
+def _names(text: str | tuple[str, ...]) -> tuple[str, ...]:
+    """'lmms, fluid' (or a tuple) as sorted names, without blanks."""
+    parts = text.split(",") if isinstance(text, str) else text
+    return tuple(sorted({part.strip() for part in parts if part.strip()}))
 
 
 def _absolute(path: str | Path) -> Path:

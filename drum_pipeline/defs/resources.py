@@ -39,6 +39,8 @@ class DrumPipelineConfig(dg.ConfigurableResource):
     synthetic_per_label: int | None = None
     keep_share: float = DEFAULT_KEEP_SHARE
     ignore_names: bool = False
+    base_corpus: bool = True
+    base_corpus_exclude: str = ""  # comma-separated sources
 
     @classmethod
     def from_values(cls, values: dict) -> DrumPipelineConfig:
@@ -55,7 +57,8 @@ class DrumPipelineConfig(dg.ConfigurableResource):
                               cache_dir=self.cache_dir or None, taxonomy_path=self.taxonomy_path,
                               confidence_threshold=self.confidence_threshold, min_macro_f1=self.min_macro_f1,
                               keep_share=self.keep_share, link_mode=self.link_mode, max_epochs=self.max_epochs,
-                              synthetic_per_label=self.synthetic_per_label, ignore_names=self.ignore_names)
+                              synthetic_per_label=self.synthetic_per_label, ignore_names=self.ignore_names,
+                              base_corpus=self.base_corpus, base_corpus_exclude=self.base_corpus_exclude)
 
 
 class TableIOManager(dg.IOManager):

@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
+from drum_pipeline.audio.features import rings_as_one_hit
 from drum_pipeline.audio.loader import AudioLoadError, load_window
 
 SPLITS = ("train", "val", "test")
@@ -25,7 +26,8 @@ SPLITS = ("train", "val", "test")
 
 @dataclass(frozen=True)
 class CurationRules:
-    max_one_shot_seconds: float = 6.0  # longer files are loops or phrases, not one-shots
+    max_one_shot_seconds: float = 6.0  # longer files are loops or phrases, not one-shots, unless one decaying hit
+    max_ring_seconds: float = 30.0  # no cymbal or gong rings longer
     silence_peak: float = 1e-3  # -60 dBFS: nothing to hear
     max_clipped_share: float = 0.25  # a share of samples at full scale: clipped to a square
     test_share: float = 0.15
@@ -52,7 +54,8 @@ def one_shot_problem(path: Path, rules: CurationRules) -> str:
         audio = load_window(path)
     except AudioLoadError as exc:
         return f"unreadable: {exc}"
-    if audio.source_duration > rules.max_one_shot_seconds:
+    if audio.source_duration > rules.max_one_shot_seconds and (
+            audio.source_duration > rules.max_ring_seconds or not rings_as_one_hit(path)):
         return f"too long for a one-shot ({audio.source_duration:.1f} s > {rules.max_one_shot_seconds:g} s)"
     peak = float(np.max(np.abs(audio.samples)))
     if peak < rules.silence_peak:

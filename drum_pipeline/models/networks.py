@@ -15,7 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
+from dataclasses import dataclass, field, replace  # noqa: E402
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -47,23 +47,33 @@ class TrainingConfig:
 
 @dataclass
 class SplitData:
-    """Log-mel spectrograms (N, n_mels, frames), class indices and fine labels of one split, and
-    the sounds' durations in seconds where known."""
+    """Log-mel spectrograms (N, n_mels, frames), class indices and fine labels of one split, the
+    sounds' durations in seconds where known, and their training weights (None: all 1)."""
 
     logmel: np.ndarray
     y: np.ndarray
     fine: np.ndarray
     duration: np.ndarray | None = None
+    weight: np.ndarray | None = None
 
     def mfcc(self, params: FeatureParams) -> np.ndarray:
         return mfcc_from_logmel(self.logmel, params.n_mfcc)
+
+    @property
+    def sample_weight(self) -> np.ndarray:
+        return np.ones(len(self.y), np.float32) if self.weight is None else self.weight
+
+    def weighted(self, weight: float) -> SplitData:
+        return replace(self, weight=np.full(len(self.y), weight, np.float32))
 
     def plus(self, other: SplitData) -> SplitData:
         duration = None
         if self.duration is not None and other.duration is not None:
             duration = np.concatenate([self.duration, other.duration])
+        weight = None if self.weight is None and other.weight is None else np.concatenate(
+            [self.sample_weight, other.sample_weight])
         return SplitData(np.concatenate([self.logmel, other.logmel]), np.concatenate([self.y, other.y]),
-                         np.concatenate([self.fine, other.fine]), duration)
+                         np.concatenate([self.fine, other.fine]), duration, weight)
 
 
 @dataclass
@@ -202,7 +212,7 @@ def train_model1(train: SplitData, val: SplitData, params: FeatureParams, n_clas
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     batches = _Batches(train, lambda logmel: _channel(mfcc_from_logmel(logmel, params.n_mfcc)), config,
-                       weights=class_weights(train.y, n_classes))
+                       weights=class_weights(train.y, n_classes) * train.sample_weight)
     return _fit(model, batches, _channel(val.mfcc(params)), val.y, config, config.epochs, log)
 
 
@@ -214,7 +224,7 @@ def train_autoencoder(train: SplitData, val: SplitData, params: FeatureParams,
     autoencoder, encoder = build_autoencoder(params, config.embedding_size)
     autoencoder.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="mse")
     to_unit = lambda logmel: _channel(logmel / params.top_db + 1.0)  # noqa: E731
-    batches = _SelfTarget(_Batches(train, _channel, config), to_unit)
+    batches = _SelfTarget(_Batches(train, _channel, config), to_unit)  # unweighted: it learns no labels
     result = _fit(autoencoder, batches, _channel(val.logmel), to_unit(val.logmel), config,
                   config.autoencoder_epochs, log)
     result.extra["encoder"] = encoder
@@ -247,7 +257,7 @@ def train_model2_classifier(encoder: keras.Model, train: SplitData, val: SplitDa
     keras.utils.set_random_seed(config.seed)
     embeddings = encoder.predict(_channel(train.logmel), verbose=0, batch_size=256)
     model = build_model2_classifier(encoder, embeddings, n_classes, config.dropout)
-    batches = _Batches(train, _channel, config, weights=class_weights(train.y, n_classes))
+    batches = _Batches(train, _channel, config, weights=class_weights(train.y, n_classes) * train.sample_weight)
     history: dict[str, list[float]] = {}
     seconds = 0.0
     for stage, learning_rate in (("head", config.learning_rate), ("fine_tune", config.learning_rate / 10)):

@@ -69,7 +69,7 @@ with warnings.catch_warnings():
         group_name="archive",
         partitions_def=archive_packs,
         deps=["sample_archive", "inference_bundle", "corrections"],
-        code_version="4", automation_condition=AUTOMATION,
+        code_version="5", automation_condition=AUTOMATION,
         # A backfill of many packs runs them in few runs: the models and known sounds load once per run.
         backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX_PACKS_PER_RUN),
     )
@@ -112,7 +112,7 @@ def _pack_metadata(context, settings, pack: str, table: pd.DataFrame, work: dict
     }
 
 
-@dg.asset(group_name="archive", deps=["corrections"], code_version="3", automation_condition=AUTOMATION)
+@dg.asset(group_name="archive", deps=["corrections"], code_version="4", automation_condition=AUTOMATION)
 def rebuilt_archive(context: dg.AssetExecutionContext, config: DrumPipelineConfig, archive_index: pd.DataFrame,
                     sorting_thresholds: dict):
     """The sorted mirror at `rebuilt/LABEL/PACK/PATH-IN-PACK` (symlinks by default), made from

@@ -63,7 +63,7 @@ def label_extraction(context: dg.AssetExecutionContext, config: DrumPipelineConf
 @dg.asset(
     group_name="labels",
     deps=["corrections"],
-    code_version="3", automation_condition=AUTOMATION,
+    code_version="4", automation_condition=AUTOMATION,
     check_specs=[
         dg.AssetCheckSpec("no_hash_in_two_splits", asset="curated_training_set", blocking=True),
         dg.AssetCheckSpec("no_group_in_two_splits", asset="curated_training_set", blocking=True),

@@ -21,35 +21,58 @@ MODEL_INPUTS = {"deps": ["taxonomy"], "group_name": "models", "automation_condit
 
 
 def training_splits(spectrograms: pd.DataFrame, synthetic: pd.DataFrame | None, classes: list[str],
-                    params: FeatureParams) -> dict:
-    """train / val / test SplitData of the library's spectrograms; with `synthetic` (the
-    synthetic_drums table), its drums join the training split, and `train_library` keeps the
-    library's own."""
+                    params: FeatureParams, base: pd.DataFrame | None = None) -> dict:
+    """train / val / test SplitData of the library's spectrograms; `train_library` and
+    `val_library` keep the library's own drums of those splits. With `synthetic` (the
+    synthetic_drums table), its drums join the training split; with `base` (the base_corpus
+    table), its drums join the training and validation splits, weighed so that they never
+    outweigh the library's training drums (base_weight)."""
     from drum_pipeline.models.networks import splits_from_table
 
     splits = splits_from_table(spectrograms, classes, params)
     if len(splits["train"].y) == 0:
         raise ValueError("the curated training set has no usable training files: check label_extraction")
-    splits["train_library"] = splits["train"]
+    splits["train_library"], splits["val_library"] = splits["train"], splits["val"]
     if synthetic is not None:
         splits["train"] = splits["train"].plus(splits_from_table(synthetic, classes, params)["train"])
+    if base is not None and len(base):
+        corpus = splits_from_table(base, classes, params)
+        weight = base_weight(len(splits["train_library"].y), len(corpus["train"].y))
+        splits["train"] = splits["train"].plus(corpus["train"].weighted(weight))
+        splits["val"] = splits["val"].plus(corpus["val"].weighted(weight))
+        splits["base_train_files"] = len(corpus["train"].y)
     return splits
 
 
-def library_non_drums(label_extraction: pd.DataFrame, library_dir, cache_dir, params: FeatureParams):
-    """The library's non-drum files as (train, val) SplitData with durations (features from the cache)."""
-    from drum_pipeline.audio.feature_cache import FeatureCache, extract_missing, feature_matrix, feature_table
-    from drum_pipeline.models.networks import SplitData
+def base_weight(library_drums: int, corpus_drums: int) -> float:
+    """The weight of each base-corpus drum in training: 1, or less when the corpus holds more drums
+    than the library, so that the library weighs at least as much and a user's naming wins."""
+    return min(1.0, library_drums / corpus_drums) if corpus_drums else 1.0
+
+
+def library_non_drums(label_extraction: pd.DataFrame, library_dir, cache_dir, params: FeatureParams,
+                      base: pd.DataFrame | None = None):
+    """The library's non-drum files as (train, val) SplitData with durations (features from the
+    cache), with the base corpus's non-drums of each split when `base` is given."""
+    from drum_pipeline.audio.feature_cache import FeatureCache, extract_missing, feature_table
     from drum_pipeline.models.rejection import non_drum_split
 
     files = non_drum_split(label_extraction)
     with FeatureCache(cache_dir, params) as cache:
         extract_missing(((row.sha256, library_dir / row.path) for row in files.itertuples()), cache)
         table = feature_table(files, cache, "logmel")
+    if base is not None and len(base):
+        table = pd.concat([table, base[base["kind"] == "non_drum"]], ignore_index=True)
     table = table[table["error"] == ""]
-    return tuple(SplitData(feature_matrix(part, "logmel", params), np.full(len(part), -1), part["path"].to_numpy(str),
-                           part["duration"].to_numpy(np.float32))
-                 for split in ("train", "val") for part in [table[table["split"] == split]])
+    return tuple(_non_drum_data(table[table["split"] == split], params) for split in ("train", "val"))
+
+
+def _non_drum_data(part: pd.DataFrame, params: FeatureParams):
+    from drum_pipeline.audio.feature_cache import feature_matrix
+    from drum_pipeline.models.networks import SplitData
+
+    return SplitData(feature_matrix(part, "logmel", params), np.full(len(part), -1), part["path"].to_numpy(str),
+                     part["duration"].to_numpy(np.float32))
 
 
 def taxonomy_classes(config: DrumPipelineConfig) -> list[str]:
@@ -57,8 +80,9 @@ def taxonomy_classes(config: DrumPipelineConfig) -> list[str]:
 
 
 def _train_counts(data) -> dict:
-    library = len(data["train_library"].y)
-    return {"train_files": library, "synthetic_train_files": len(data["train"].y) - library}
+    library, base = len(data["train_library"].y), data.get("base_train_files", 0)
+    return {"train_files": library, "base_corpus_train_files": base,
+            "synthetic_train_files": len(data["train"].y) - library - base}
 
 
 def _training_metadata(config: DrumPipelineConfig, name: str, result, title: str) -> dict:
@@ -94,15 +118,45 @@ def synthetic_drums(context: dg.AssetExecutionContext, config: DrumPipelineConfi
         "per_class": markdown_table(table["label"].value_counts().rename_axis("label").reset_index())})
 
 
-@dg.asset(code_version="2", **MODEL_INPUTS)
+@dg.asset(code_version="1", **MODEL_INPUTS)
+def base_corpus(context: dg.AssetExecutionContext, config: DrumPipelineConfig, label_extraction: pd.DataFrame):
+    """The real sounds shipped with the package (real_sounds/base_corpus.py: drum one-shots and
+    non-drums from Debian packages, as log-mel windows), in the spectrogram_features table's
+    columns; they join every training beside the library (training_splits). A sound the library
+    holds too is left to the library's label; DRUM_BASE_CORPUS=0 leaves the corpus out, and
+    DRUM_BASE_CORPUS_EXCLUDE some of its sources."""
+    from drum_pipeline.real_sounds.base_corpus import BASE_CORPUS_PATH, load_base_corpus, read_licences
+
+    settings = config.settings()
+    if not settings.base_corpus:
+        context.log.info("the base corpus is off (DRUM_BASE_CORPUS=0): the models learn from the library alone")
+        return dg.MaterializeResult(value=pd.DataFrame(), metadata={"dagster/row_count": 0, "used": False})
+    table = load_base_corpus(FeatureParams(), settings.base_corpus_exclude)
+    held = table["sha256"].isin(set(label_extraction["sha256"]))
+    table, in_library = table[~held].reset_index(drop=True), int(held.sum())
+    counts = pd.crosstab(table["source"], table["label"])
+    licences = read_licences(BASE_CORPUS_PATH)
+    excluded = ", ".join(settings.base_corpus_exclude) or "none"
+    context.log.info(f"base corpus: {int((table['kind'] == 'drum').sum())} drums and "
+                     f"{int((table['kind'] == 'non_drum').sum())} non-drums from {table['source'].nunique()} sources "
+                     f"({in_library} the library holds too; sources left out: {excluded})")
+    return dg.MaterializeResult(value=table, metadata={
+        "path": dg.MetadataValue.path(str(settings.layout.table_path("base_corpus"))),
+        "dagster/row_count": len(table), "used": True, "in_library_too": in_library,
+        "excluded_sources": excluded,
+        "per_source_and_class": markdown_table(counts.reset_index()),
+        "licences": markdown_table(pd.DataFrame(sorted(licences.items()), columns=["source", "licence"]))})
+
+
+@dg.asset(code_version="3", **MODEL_INPUTS)
 def model1(context: dg.AssetExecutionContext, config: DrumPipelineConfig, spectrogram_features: pd.DataFrame,
-           synthetic_drums: pd.DataFrame) -> dg.MaterializeResult:
+           synthetic_drums: pd.DataFrame, base_corpus: pd.DataFrame) -> dg.MaterializeResult:
     """Model 1: a small CNN on MFCC frames (Keras), trained with augmentation, class weights and
     early stopping on the grouped validation split. Saved as a candidate with its label mapping."""
     from drum_pipeline.models.networks import train_model1
 
     settings, classes, params = config.settings(), taxonomy_classes(config), FeatureParams()
-    data = training_splits(spectrogram_features, synthetic_drums, classes, params)
+    data = training_splits(spectrogram_features, synthetic_drums, classes, params, base_corpus)
     result = train_model1(data["train"], data["val"], params, len(classes), settings.training_config(),
                           log=context.log.info)
     folder = save_model(settings.layout.models_dir, "model1", result.model, classes, params, history=result.history)
@@ -111,15 +165,15 @@ def model1(context: dg.AssetExecutionContext, config: DrumPipelineConfig, spectr
                                           **_training_metadata(config, "model1", result, "Model 1 (MFCC CNN)")})
 
 
-@dg.asset(code_version="3", **MODEL_INPUTS)
+@dg.asset(code_version="4", **MODEL_INPUTS)
 def model2_encoder(context: dg.AssetExecutionContext, config: DrumPipelineConfig, spectrogram_features: pd.DataFrame,
-                   synthetic_drums: pd.DataFrame) -> dg.MaterializeResult:
+                   synthetic_drums: pd.DataFrame, base_corpus: pd.DataFrame) -> dg.MaterializeResult:
     """Model 2's convolutional autoencoder on log-mel spectrograms; its encoder gives the embedding
     used by the classifier and for finding similar sounds."""
     from drum_pipeline.models.networks import train_autoencoder
 
     settings, classes, params = config.settings(), taxonomy_classes(config), FeatureParams()
-    data = training_splits(spectrogram_features, synthetic_drums, classes, params)
+    data = training_splits(spectrogram_features, synthetic_drums, classes, params, base_corpus)
     result = train_autoencoder(data["train"], data["val"], params, settings.training_config(),
                                log=context.log.info)
     models_dir = settings.layout.models_dir
@@ -131,14 +185,15 @@ def model2_encoder(context: dg.AssetExecutionContext, config: DrumPipelineConfig
                                           **_training_metadata(config, "model2_autoencoder", result, "Model 2 autoencoder")})
 
 
-@dg.asset(code_version="2", **{**MODEL_INPUTS, "deps": ["taxonomy", model2_encoder]})
+@dg.asset(code_version="3", **{**MODEL_INPUTS, "deps": ["taxonomy", model2_encoder]})
 def model2_classifier(context: dg.AssetExecutionContext, config: DrumPipelineConfig,
-                      spectrogram_features: pd.DataFrame, synthetic_drums: pd.DataFrame) -> dg.MaterializeResult:
+                      spectrogram_features: pd.DataFrame, synthetic_drums: pd.DataFrame,
+                      base_corpus: pd.DataFrame) -> dg.MaterializeResult:
     """Model 2's classifier: a dense head on the encoder's embedding, then fine-tuned with it."""
     from drum_pipeline.models.networks import train_model2_classifier
 
     settings, classes, params = config.settings(), taxonomy_classes(config), FeatureParams()
-    data = training_splits(spectrogram_features, synthetic_drums, classes, params)
+    data = training_splits(spectrogram_features, synthetic_drums, classes, params, base_corpus)
     encoder, _ = load_model(model_dir(settings.layout.models_dir, "model2_encoder"), classes, params,
                             for_training=True)
     result = train_model2_classifier(encoder, data["train"], data["val"], len(classes),
@@ -149,9 +204,10 @@ def model2_classifier(context: dg.AssetExecutionContext, config: DrumPipelineCon
                                           **_training_metadata(config, "model2_classifier", result, "Model 2 classifier")})
 
 
-@dg.asset(code_version="3", **MODEL_INPUTS)
+@dg.asset(code_version="4", **MODEL_INPUTS)
 def drum_detector(context: dg.AssetExecutionContext, config: DrumPipelineConfig, spectrogram_features: pd.DataFrame,
-                  synthetic_drums: pd.DataFrame, label_extraction: pd.DataFrame) -> dg.MaterializeResult:
+                  synthetic_drums: pd.DataFrame, label_extraction: pd.DataFrame,
+                  base_corpus: pd.DataFrame) -> dg.MaterializeResult:
     """Is it a drum one-shot? Gradient-boosted trees on the descriptors of the window and the
     duration (models/descriptors.py), trained on the library's drums (train split) and synthesized
     drums against the library's non-drum files (label_extraction's `non_drum`, half of their
@@ -161,8 +217,9 @@ def drum_detector(context: dg.AssetExecutionContext, config: DrumPipelineConfig,
     from drum_pipeline.models.synthetic import synthetic_negatives
 
     settings, classes, params = config.settings(), taxonomy_classes(config), FeatureParams()
-    data = training_splits(spectrogram_features, synthetic_drums, classes, params)
-    library_others, _ = library_non_drums(label_extraction, settings.library_dir, settings.layout.cache_dir, params)
+    data = training_splits(spectrogram_features, synthetic_drums, classes, params, base_corpus)
+    library_others, _ = library_non_drums(label_extraction, settings.library_dir, settings.layout.cache_dir, params,
+                                          base_corpus)
     synthesized = synthetic_negatives(max(8, settings.training_config().synthetic_per_label), params, settings.seed)
     drums, others = data["train"], library_others.plus(synthesized)
     detector = train_drum_detector(drums.logmel, drums.duration, others.logmel, others.duration, params, settings.seed)
@@ -174,19 +231,19 @@ def drum_detector(context: dg.AssetExecutionContext, config: DrumPipelineConfig,
                                           "synthesized_non_drums": len(synthesized.y)})
 
 
-@dg.asset(code_version="3", **MODEL_INPUTS)  # 3: earlier deployments overwrote the candidate with test-split trees
+@dg.asset(code_version="4", **MODEL_INPUTS)
 def descriptor_model(context: dg.AssetExecutionContext, config: DrumPipelineConfig,
-                     spectrogram_features: pd.DataFrame) -> dg.MaterializeResult:
+                     spectrogram_features: pd.DataFrame, base_corpus: pd.DataFrame) -> dg.MaterializeResult:
     """The ensemble's third member: gradient-boosted trees on the descriptors of the window and the
-    duration (models/descriptors.py), trained on the library's own drums: on the train split, for
-    the evaluation; deployed_models refits it on every library drum."""
+    duration (models/descriptors.py), trained on real drums, the library's and the base corpus's: on
+    the train split, for the evaluation; deployed_models refits it on every one."""
     from drum_pipeline.models.descriptors import train_descriptor_classifier
 
     settings, classes, params = config.settings(), taxonomy_classes(config), FeatureParams()
-    train = training_splits(spectrogram_features, None, classes, params)["train"]
-    model = train_descriptor_classifier(train.logmel, train.duration, train.y, params, settings.seed)
+    train = training_splits(spectrogram_features, None, classes, params, base_corpus)["train"]
+    model = train_descriptor_classifier(train.logmel, train.duration, train.y, params, settings.seed, train.weight)
     folder = save_model(settings.layout.models_dir, "descriptor_model", model, classes, params)
-    context.log.info(f"descriptor classifier: {len(train.y)} library drums")
+    context.log.info(f"descriptor classifier: {len(train.y)} drums (library and base corpus)")
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(folder)), "train_files": len(train.y)})
 
 

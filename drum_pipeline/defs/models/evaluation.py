@@ -69,7 +69,7 @@ def _corrected_files(spectrograms: pd.DataFrame, corrections_path, classes: list
 
 
 @dg.asset(
-    code_version="9",
+    code_version="10",
     **{**MODEL_INPUTS, "deps": ["taxonomy", model1, model2_classifier, drum_detector, descriptor_model]},
     check_specs=[
         *(dg.AssetCheckSpec(name, asset="evaluation_report", blocking=True) for name in DEPLOYMENT_CHECKS),
@@ -77,7 +77,8 @@ def _corrected_files(spectrograms: pd.DataFrame, corrections_path, classes: list
     ],
 )
 def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineConfig,
-                      spectrogram_features: pd.DataFrame, synthetic_drums: pd.DataFrame) -> dg.MaterializeResult:
+                      spectrogram_features: pd.DataFrame, synthetic_drums: pd.DataFrame,
+                      base_corpus: pd.DataFrame) -> dg.MaterializeResult:
     """Both models, their ensemble and a baseline (logistic regression on MFCC statistics; also
     trained with the synthesized drums, as `baseline_synthetic`) on the grouped test split:
     confusion matrices, classification reports, the comparison; and the comparison and per-voice
@@ -88,7 +89,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
     from drum_pipeline.models.synthetic import EVALUATION_RENDERS_PER_VOICE, EVALUATION_STREAM, synthetic_split
 
     settings, classes, params = config.settings(), taxonomy_classes(config), FeatureParams()
-    data = training_splits(spectrogram_features, synthetic_drums, classes, params)
+    data = training_splits(spectrogram_features, synthetic_drums, classes, params, base_corpus)
     models_dir = settings.layout.models_dir
     val, test = data["val"], data["test"]
     if len(test.y) == 0:
