@@ -59,15 +59,18 @@ def read_index(output: Path) -> pd.DataFrame | None:
 def own_names(truth: pd.DataFrame) -> dict[str, str]:
     """Each corpus path's place under its own name, as a user's archive would hold it: a package's
     file under its last folder and file name ("lmms/drums/clap01.ogg"), a soundfont's sample under
-    its sample name ("fluid/808 High Conga.wav"); not the corpus's class folders."""
+    its sample name ("fluid/808 High Conga.wav", "timgm6mb/Bass Drum New.wav"); not the corpus's class
+    folders."""
     named, taken = {}, set()
     for row in truth.itertuples(index=False):
         suffix = Path(row.path).suffix
         if "#" in row.origin:
-            sample = re.search(r"'([^']*)'", str(row.detail))
+            # "'Power Kick 3(L)' keys 35,36"; a rendered kit's note: "kit 0 'Standard' key 35 (...): Bass Drum New"
+            sample = re.search(r"\): (.+)$", str(row.detail)) or re.search(r"'([^']*)'", str(row.detail))
             relative = real_corpus.safe_name(sample.group(1) if sample else Path(row.path).stem) + suffix
         else:
-            relative = "/".join(Path(row.origin).parts[-2:])
+            origin = Path(row.origin)  # under the corpus file's suffix: stk's .raw waves are written as WAV
+            relative = f"{origin.parent.name}/{origin.stem}{suffix}"
         path, copy = f"{row.source}/{relative}", 2
         while path.lower() in taken:  # two samples of one name
             path, copy = f"{row.source}/{Path(relative).stem} ({copy}){suffix}", copy + 1

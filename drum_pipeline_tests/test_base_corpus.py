@@ -129,3 +129,11 @@ def test_no_benchmark_fold_trains_on_its_held_out_source(tmp_path):
         excluded = Settings.build(base_corpus_exclude=env["DRUM_BASE_CORPUS_EXCLUDE"]).base_corpus_exclude
         assert excluded == (held_out,)
         assert held_out not in set(load_base_corpus(PARAMS, excluded)["source"])
+
+
+def test_the_benchmark_names_every_file_as_an_audio_file_of_its_own():
+    truth = truth_table(read_truth(DEFAULT_TRUTH_PATH))
+    named = _bench().own_names(truth)
+    assert len(set(named.values())) == len(truth)
+    assert all(Path(name).suffix == Path(path).suffix for path, name in named.items())  # stk's .raw waves are WAV
+    assert named[truth.loc[truth["source"] == "stk", "path"].iloc[0]].startswith("stk/rawwaves/")

@@ -100,3 +100,15 @@ def test_grouped_split_prefers_a_test_split_with_more_kinds_of_sound():
     split = grouped_split(labels, groups, seed=3, fine_labels=fine)
     assert fine[split == "test"].nunique() == 3  # every choice misses one class; the richest group is tested
     assert set(groups[split == "test"]) in ({"g2"}, {"g5"})
+
+
+def test_grouped_split_keeps_a_pack_of_half_the_library_in_training():
+    classes = ["kick", "snare", "hihat"]
+    groups = pd.Series(["big"] * 30 + [f"small{i}" for i in range(6) for _ in classes])
+    labels = pd.Series(classes * 10 + classes * 6)
+    fine = labels + pd.Series([f"_{i % 2}" for i in range(30)] + [""] * 18)  # the big pack has the most voices
+    for seed in range(5):
+        split = grouped_split(labels, groups, seed=seed, fine_labels=fine)
+        assert set(split[groups == "big"]) == {"train"}
+        assert (split == "train").sum() >= len(labels) / 2
+        assert {"test", "val"} <= set(split)

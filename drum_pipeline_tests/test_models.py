@@ -112,8 +112,10 @@ def test_evaluation_reports_all_models_and_deploys(trained):
     assert models.temperatures["model1"] > 0
     refit = json.loads((model_dir(output / "models", "descriptor_model", DEPLOYED) / "labels.json").read_text())
     splits = report["context"]
-    assert models.descriptor_model is not None  # deployed: refit on every library drum, not the train split alone
-    assert refit["train_files"] == splits["train_files"] + splits["val_files"] + splits["test_files"]
+    assert models.descriptor_model is not None  # deployed: refit on every real drum, not the train split alone
+    assert splits["base_corpus_train_files"] > 0 and splits["base_corpus_val_files"] > 0
+    assert refit["train_files"] == (splits["train_files"] + splits["val_files"] + splits["test_files"]
+                                    + splits["base_corpus_train_files"] + splits["base_corpus_val_files"])
     candidate = json.loads((model_dir(output / "models", "descriptor_model") / "labels.json").read_text())
     assert "refit_on" not in candidate  # an evaluation run again scores trees that never saw the test split
     metadata = result.asset_materializations_for_node("evaluation_report")[0].metadata

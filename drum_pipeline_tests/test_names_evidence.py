@@ -7,7 +7,7 @@ from drum_pipeline.archive.rebuild import plan
 from drum_pipeline.archive.reports import NAME_AGAINST_SOUND_CHANCE, review_queue
 from drum_pipeline.labels.names import name_claim
 from drum_pipeline.labels.taxonomy import load_taxonomy
-from drum_pipeline.models.rejection import SortingRules, sorted_label
+from drum_pipeline.models.rejection import NAME_ODDS, SortingRules, named_drum_threshold, sorted_label
 
 RULES = SortingRules(confidence_threshold=0.5, drum_threshold=0.3)
 
@@ -43,10 +43,14 @@ def test_a_name_wins_over_the_sounds_doubt_but_not_over_the_drum_detector():
     assert (unsure["label"], unsure["label_source"]) == ("kick", "name")
     long_crash = _row("Pack/Crash 18.wav", predicted="cymbal", duration=7.5)  # a crash rings for seconds
     assert (long_crash["label"], long_crash["label_source"]) == ("cymbal", "name")
-    ruled_out = _row("Pack/Kicks/s005.wav", predicted="kick", drum_score=0.1)
-    assert ruled_out["label"] == "unsorted" and ruled_out["reason"].startswith("not like a drum one-shot")
-    long_and_ruled_out = _row("Pack/Kicks/s007.wav", predicted="kick", drum_score=0.1, duration=9.0)
-    assert (long_and_ruled_out["label"], long_and_ruled_out["reason"]) == ("unsorted", "too long for a one-shot (9.0 s)")
+    # the name raises the odds: a score the sound alone fails (0.1 under 0.3) passes under a drum name
+    assert named_drum_threshold(RULES.drum_threshold) == pytest.approx(0.3 / (0.3 + 0.7 * NAME_ODDS))
+    doubtful_sound = _row("Pack/Kicks/s005.wav", predicted="kick", drum_score=0.1)
+    assert (doubtful_sound["label"], doubtful_sound["label_source"]) == ("kick", "name")
+    assert _row("one shots/s005.wav", predicted="kick", drum_score=0.1)["label"] == "unsorted"
+    ruled_out = _row("Pack/Kicks/s007.wav", predicted="kick", drum_score=0.01, duration=9.0)
+    assert (ruled_out["label"], ruled_out["label_source"]) == ("unsorted", "sound")
+    assert ruled_out["reason"] == "not like a drum one-shot, whatever its name says (kick; drum score 0.01 under 0.02)"
     silent = _row("Pack/Kicks/s006.wav", predicted="kick", peak=0.0)
     assert (silent["label"], silent["reason"]) == ("unsorted", "silent")
 

@@ -35,7 +35,8 @@ NAMES = [
 ]
 
 NON_DRUM = ["Drum Loop 120bpm", "Beat Loop", "Break Loop 95bpm", "808 Bass F", "Sub Bass C1", "Fx Riser", "Sweep Up",
-            "Vox Hey", "Vocal Chop", "Synth Stab", "Piano Chord", "Pluck C4", "Kick Loop 01", "Tom Fill 3"]
+            "Vox Hey", "Vocal Chop", "Synth Stab", "Piano Chord", "Pluck C4", "Kick Loop 01", "Tom Fill 3",
+            "Perc Organ C4"]
 AMBIGUOUS = ["Kick Snare Layer", "Clap Snare", "Tom Cymbal", "Kick and Hat"]
 
 

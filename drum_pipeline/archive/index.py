@@ -203,7 +203,8 @@ def _index_table(rows: dict[str, dict]) -> pd.DataFrame:
         row["folder_agrees"] = bool(row["folder_label"]) and row["folder_label"] == row["predicted_label"]
     table = pd.DataFrame(list(rows.values()), columns=INDEX_COLUMNS)
     return table.astype({"confidence": float, "model1_confidence": float, "model2_confidence": float,
-                         "drum_score": float, "novelty": float, "duration": float, "peak": float})
+                         "drum_score": float, "novelty": float, "duration": float, "peak": float,
+                         "single_hit": "boolean"})  # typed even when a pack has no value, so the packs read as one table
 
 
 def _classify_chunk(originals, rows, paths: dict[str, Path], cache, classifier: Classifier, rules: SortingRules,

@@ -112,8 +112,10 @@ def grouped_split(labels: pd.Series, groups: pd.Series, rules: CurationRules = C
     """train / val / test per row, whole groups at a time, stratified by label as far as groups allow.
 
     Deterministic for a seed: of a few candidate shuffles and choices of the test and val folds,
-    the one whose test and val splits miss the fewest classes wins; among those, the one whose
-    test split holds the most fine labels, so the evaluation hears as many kinds of sound as it can.
+    the one whose test and val splits miss the fewest classes wins; then one that leaves at least
+    half of the files to training (a pack holding half the library is not held out whole); then
+    the one whose test split holds the most fine labels, so the evaluation hears as many kinds of
+    sound as it can.
     """
     from sklearn.model_selection import StratifiedGroupKFold  # imported here: loading the definitions stays fast
 
@@ -134,8 +136,10 @@ def grouped_split(labels: pd.Series, groups: pd.Series, rules: CurationRules = C
                 fold_of[index] = fold
         missing = [len(classes - set(labels[fold_of == fold])) for fold in range(folds)]
         voices = [fine[fold_of == fold].nunique() for fold in range(folds)]
+        sizes = np.bincount(fold_of, minlength=folds)
         for test_fold, val_fold in itertools.permutations(range(folds), 2):
-            score = (missing[test_fold] + missing[val_fold], -voices[test_fold])
+            too_big = sizes[test_fold] + sizes[val_fold] > len(labels) / 2
+            score = (missing[test_fold] + missing[val_fold], too_big, -voices[test_fold])
             if best_missing is None or score < best_missing:
                 best, best_missing = np.where(fold_of == test_fold, 0, np.where(fold_of == val_fold, 1, 2)), score
     split[best == 0] = "test"

@@ -146,8 +146,10 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
     from drum_pipeline.demo.data import MANIFEST_NAME
 
     vouches_for = vouching_markdown((settings.library_dir / MANIFEST_NAME).exists())  # written only by the demo
-    context_info = {"vouches_for": vouches_for, "test_files": int(len(test.y)), "val_files": int(len(val.y)),
+    context_info = {"vouches_for": vouches_for, "test_files": int(len(test.y)), "val_files": int(len(data["val_library"].y)),
                     "train_files": int(len(data["train_library"].y)),
+                    "base_corpus_train_files": int(data.get("base_train_files", 0)),
+                    "base_corpus_val_files": int(len(val.y) - len(data["val_library"].y)),
                     "synthetic_per_label": settings.training_config().synthetic_per_label,
                     "temperatures": candidates.temperatures, "min_macro_f1": floor}
     voices = voice_recall(test.y, {name: probabilities[name] for name in names}, test.fine)
