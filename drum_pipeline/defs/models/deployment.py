@@ -9,7 +9,13 @@ import pandas as pd
 
 from drum_pipeline.audio.features import FeatureParams
 from drum_pipeline.defs.metadata import picture
-from drum_pipeline.defs.models.assets import MODEL_INPUTS, library_non_drums, taxonomy_classes, training_splits
+from drum_pipeline.defs.models.assets import (
+    MODEL_INPUTS,
+    library_non_drums,
+    out_of_source_drum_scores,
+    taxonomy_classes,
+    training_splits,
+)
 from drum_pipeline.defs.models.evaluation import evaluation_report
 from drum_pipeline.defs.resources import DrumPipelineConfig
 from drum_pipeline.models.rejection import UNSORTED
@@ -20,13 +26,14 @@ DEPLOYED_MODELS = ["model1", "model2_autoencoder", "model2_encoder", "model2_cla
                    "descriptor_model"]
 
 
-@dg.asset(code_version="3", **{**MODEL_INPUTS, "deps": ["taxonomy", evaluation_report]})
+@dg.asset(code_version="4", **{**MODEL_INPUTS, "deps": ["taxonomy", evaluation_report]})
 def sorting_thresholds(context: dg.AssetExecutionContext, config: DrumPipelineConfig,
                        spectrogram_features: pd.DataFrame, synthetic_drums: pd.DataFrame,
                        label_extraction: pd.DataFrame, base_corpus: pd.DataFrame):
     """When an archive file goes to `unsorted`: the drum detector's threshold and the ensemble's
     confidence threshold, picked on held-out drums so that `keep_share` of them stay sorted (the
-    library's validation split and the base corpus's real ones), with the CNNs' temperatures;
+    library's validation split and the base corpus's real ones, these scored by detectors trained
+    without their source), with the CNNs' temperatures;
     checked on the test split's drums and on held-out non-drums (library and base-corpus files the
     detector never heard, and fresh synthesized ones). Materialized
     only for candidates that passed the evaluation's blocking checks, and deployed with them."""
@@ -45,6 +52,9 @@ def sorting_thresholds(context: dg.AssetExecutionContext, config: DrumPipelineCo
     detector, _ = load_model(model_dir(models_dir, "drum_detector"), classes, params)
     val_scores = drum_scores(detector, val.logmel, val.duration, params)
     from_library = np.arange(len(val.y)) < len(data["val_library"].y)  # the rest: the base corpus's real drums
+    if not from_library.all():
+        val_scores[~from_library] = out_of_source_drum_scores(settings, spectrogram_features, synthetic_drums,
+                                                              label_extraction, base_corpus, classes, params)
     rules = calibrate_sorting_rules(val_scores, candidates.predict(val.mfcc(params), val.logmel, val.duration),
                                     settings.keep_share, groups=from_library)
 
