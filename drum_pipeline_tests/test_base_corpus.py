@@ -140,7 +140,7 @@ def test_the_benchmark_names_every_file_as_an_audio_file_of_its_own():
 
 
 def test_the_corpus_drums_that_calibrate_the_detector_are_scored_without_their_source(shipped, tmp_path):
-    from drum_pipeline.defs.models.assets import fit_drum_detector, out_of_source_drum_scores
+    from drum_pipeline.defs.models.assets import detector_negatives, fit_drum_detector, out_of_source_drum_scores
     from drum_pipeline.models.rejection import drum_scores
 
     settings = Settings.build(library_dir=str(tmp_path), output_dir=str(tmp_path / "out"), synthetic_per_label=8)
@@ -152,7 +152,9 @@ def test_the_corpus_drums_that_calibrate_the_detector_are_scored_without_their_s
     held = base[(base["kind"] == "drum") & (base["split"] == "val")]
     assert len(scores) == len(val.y) == len(held) == 6
     stk = (held["source"] == "stk").to_numpy()
-    without_stk = fit_drum_detector(settings, library, None, no_files, base[base["source"] != "stk"], CLASSES, PARAMS)[0]
+    synthesized = detector_negatives(settings, PARAMS)
+    without_stk = fit_drum_detector(settings, library, None, no_files, base[base["source"] != "stk"], synthesized,
+                                    CLASSES, PARAMS)[0]
     assert np.allclose(scores[stk], drum_scores(without_stk, val.logmel[stk], val.duration[stk], PARAMS))
-    heard_all = fit_drum_detector(settings, library, None, no_files, base, CLASSES, PARAMS)[0]
+    heard_all = fit_drum_detector(settings, library, None, no_files, base, synthesized, CLASSES, PARAMS)[0]
     assert not np.allclose(scores, drum_scores(heard_all, val.logmel, val.duration, PARAMS))

@@ -290,9 +290,14 @@ def baseline_probabilities(baseline, mfcc: np.ndarray, n_classes: int) -> np.nda
     return probabilities
 
 
+def usable_rows(spectrograms: pd.DataFrame, classes: list[str]) -> pd.DataFrame:
+    """The rows of a features table that decoded and carry one of `classes`, in the table's order."""
+    return spectrograms[(spectrograms["error"] == "") & spectrograms["label"].isin(classes)]
+
+
 def splits_from_table(spectrograms: pd.DataFrame, classes: list[str], params: FeatureParams) -> dict[str, SplitData]:
     """train / val / test SplitData from the spectrogram_features table (rows that decoded)."""
-    usable = spectrograms[(spectrograms["error"] == "") & spectrograms["label"].isin(classes)]
+    usable = usable_rows(spectrograms, classes)
     index = {name: i for i, name in enumerate(classes)}
     return {
         split: SplitData(feature_matrix(part, "logmel", params), part["label"].map(index).to_numpy(dtype=np.int64),

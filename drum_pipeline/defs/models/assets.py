@@ -204,20 +204,26 @@ def model2_classifier(context: dg.AssetExecutionContext, config: DrumPipelineCon
                                           **_training_metadata(config, "model2_classifier", result, "Model 2 classifier")})
 
 
-def fit_drum_detector(settings, spectrograms: pd.DataFrame, synthetic: pd.DataFrame, label_extraction: pd.DataFrame,
-                      base: pd.DataFrame, classes: list[str], params: FeatureParams):
-    """The drum detector trained as the drum_detector asset trains it, with its training sets:
-    (detector, drums, library and base-corpus non-drums, synthesized non-drums)."""
-    from drum_pipeline.models.rejection import train_drum_detector
+def detector_negatives(settings, params: FeatureParams):
+    """The synthesized non-drums the drum detector trains against (the same for a seed)."""
     from drum_pipeline.models.synthetic import synthetic_negatives
+
+    return synthetic_negatives(max(8, settings.training_config().synthetic_per_label), params, settings.seed)
+
+
+def fit_drum_detector(settings, spectrograms: pd.DataFrame, synthetic: pd.DataFrame, label_extraction: pd.DataFrame,
+                      base: pd.DataFrame, synthesized, classes: list[str], params: FeatureParams):
+    """The drum detector trained as the drum_detector asset trains it, against `synthesized`
+    (detector_negatives) among others, with its training sets: (detector, drums, library and
+    base-corpus non-drums)."""
+    from drum_pipeline.models.rejection import train_drum_detector
 
     drums = training_splits(spectrograms, synthetic, classes, params, base)["train"]
     library_others, _ = library_non_drums(label_extraction, settings.library_dir, settings.layout.cache_dir, params,
                                           base)
-    synthesized = synthetic_negatives(max(8, settings.training_config().synthetic_per_label), params, settings.seed)
     others = library_others.plus(synthesized)
     detector = train_drum_detector(drums.logmel, drums.duration, others.logmel, others.duration, params, settings.seed)
-    return detector, drums, library_others, synthesized
+    return detector, drums, library_others
 
 
 def out_of_source_drum_scores(settings, spectrograms: pd.DataFrame, synthetic: pd.DataFrame,
@@ -227,15 +233,17 @@ def out_of_source_drum_scores(settings, spectrograms: pd.DataFrame, synthetic: p
     detector trained without its source. A detector that trained on a source's other sounds passes
     its held-out ones more easily than a kit it never heard: on the demo library with the corpus
     less LMMS, the threshold keeping 97.5% of them was 0.61 in-source and 0.33 out of source."""
-    from drum_pipeline.models.networks import splits_from_table
+    from drum_pipeline.models.networks import splits_from_table, usable_rows
     from drum_pipeline.models.rejection import drum_scores
 
-    held = base[(base["error"] == "") & base["label"].isin(classes) & (base["split"] == "val")]  # as splits_from_table
+    usable = usable_rows(base, classes)
+    held = usable[usable["split"] == "val"]
+    synthesized = detector_negatives(settings, params)
     scores = np.zeros(len(held), np.float32)
     for source in sorted(held["source"].unique()):
         rows = (held["source"] == source).to_numpy()
         detector = fit_drum_detector(settings, spectrograms, synthetic, label_extraction,
-                                     base[base["source"] != source], classes, params)[0]
+                                     base[base["source"] != source], synthesized, classes, params)[0]
         val = splits_from_table(held[rows], classes, params)["val"]
         scores[rows] = drum_scores(detector, val.logmel, val.duration, params)
     return scores
@@ -251,8 +259,9 @@ def drum_detector(context: dg.AssetExecutionContext, config: DrumPipelineConfig,
     folders) and synthesized non-drums (loops, notes, chords, noise beds, sweeps, voices). The
     sorting_thresholds asset picks its threshold on held-out drums."""
     settings, classes, params = config.settings(), taxonomy_classes(config), FeatureParams()
-    detector, drums, library_others, synthesized = fit_drum_detector(
-        settings, spectrogram_features, synthetic_drums, label_extraction, base_corpus, classes, params)
+    synthesized = detector_negatives(settings, params)
+    detector, drums, library_others = fit_drum_detector(
+        settings, spectrogram_features, synthetic_drums, label_extraction, base_corpus, synthesized, classes, params)
     folder = save_model(settings.layout.models_dir, "drum_detector", detector, classes, params)
     context.log.info(f"drum detector: {len(drums.y)} drums against {len(library_others.y)} non-drum library files "
                      f"and {len(synthesized.y)} synthesized non-drums")
