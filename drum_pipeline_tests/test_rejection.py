@@ -56,6 +56,7 @@ def test_two_confidently_disagreeing_models_give_the_reason_in_words():
     reason = unsorted_reason(rules, 0.4, 0.9, 0.52, ("kick", 0.9), ("snare", 0.8))
     assert reason == "models disagree: kick 0.90 vs snare 0.80"
     assert unsorted_reason(rules, 0.4, 0.9, 0.52, ("kick", 0.9), ("snare", 0.45)) == ""  # one model unsure
+    assert unsorted_reason(rules, 0.4, 0.9, 0.52, ("kick", 0.9), ("snare", 0.65)) == ""  # not sure enough to doubt
 
 
 def test_reasons_never_print_a_value_equal_to_its_threshold():

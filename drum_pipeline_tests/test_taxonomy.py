@@ -30,8 +30,12 @@ NAMES = [
     ("Maracas", "maraca"), ("Cabasa", "cabasa"), ("Tambourine 2", "tambourine"), ("Tamb_01", "tambourine"),
     ("Triangle Open", "triangle"), ("Woodblock", "woodblock"), ("Wood Block 2", "woodblock"), ("Agogo Bell", "agogo"),
     ("Guiro", "guiro"), ("Perc 7", "percussion"), ("Percs", "percussion"),
+    # 8.3 names: drum words glued together
+    ("snardrum", "snare"), ("hihatcym", "hihat"), ("ridecymb", "ride"), ("crashcym", "crash"), ("tomhidrm", "tom_high"),
+    ("tomlowdr", "tom_low"), ("sn_dub", "snare"), ("Crsh 2", "crash"),
     # no drum word: unlabelled
     ("s00421", ""), ("hit 7", ""), ("Audio 12", ""), ("untitled", ""), ("0x1f", ""),
+    ("drumsynth", ""), ("tomorrow", ""),  # a non-drum word never comes out of a glued one
 ]
 
 NON_DRUM = ["Drum Loop 120bpm", "Beat Loop", "Break Loop 95bpm", "808 Bass F", "Sub Bass C1", "Fx Riser", "Sweep Up",

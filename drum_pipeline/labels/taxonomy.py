@@ -45,15 +45,17 @@ class Taxonomy:
     makers: list[tuple[tuple[str, ...], str]]  # (word run, maker), longest runs first
     digest: str  # sha256 of the file's bytes: part of every downstream code version
     _known: frozenset[str] = field(init=False, repr=False)
+    _drum_words: frozenset[str] = field(init=False, repr=False)
     _makers_by_word: dict = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        known = set(self.non_drum)
+        drum_words = set()
         for tokens, _ in self.rules:
-            known |= tokens
+            drum_words |= tokens
         for source, target in self.aliases.items():
-            known |= set(source) | set(target)
-        self._known = frozenset(known)
+            drum_words |= set(source) | set(target)
+        self._drum_words = frozenset(drum_words)
+        self._known = self._drum_words | self.non_drum
         self._makers_by_word: dict[str, list[tuple[tuple[str, ...], str]]] = {}
         for run, maker in self.makers:
             self._makers_by_word.setdefault(run[0], []).append((run, maker))
@@ -61,7 +63,7 @@ class Taxonomy:
     def tokens(self, name: str) -> list[str]:
         """Lowercase tokens of a name, plurals folded and aliases applied."""
         words = [w.lower() for w in _WORD.findall(name)]
-        words = [self._singular(w) for w in words]
+        words = [part for w in words for part in self._unglued(self._singular(w))]
         out: list[str] = []
         i = 0
         while i < len(words):
@@ -81,6 +83,20 @@ class Taxonomy:
             if word.endswith("s") and word[:-cut] in self._known:
                 return word[:-cut]
         return word
+
+    def _unglued(self, word: str) -> list[str]:
+        """An unknown long word read as the drum words glued in it, as short 8.3 names are
+        ("hihatcym" -> hihat cym, "tomhidrm" -> tom hi drm); else the word itself. Non-drum
+        words never come out of a glued word: "drumsynth" says nothing."""
+        if word in self._known or len(word) < 6:
+            return [word]
+        # the fewest drum words (at least 2 letters each) spelling the whole word, if any
+        best: list[list[str] | None] = [[]] + [None] * len(word)
+        for end in range(2, len(word) + 1):
+            splits = [best[start] + [word[start:end]] for start in range(end - 1)
+                      if best[start] is not None and word[start:end] in self._drum_words]
+            best[end] = min(splits, key=len, default=None)
+        return best[-1] or [word]
 
     def match(self, name: str) -> NameMatch:
         """What `name` says: one fine label, a conflict, non-drum material, or nothing."""

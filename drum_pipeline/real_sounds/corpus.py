@@ -158,7 +158,6 @@ TRUTH_OVERRIDES: dict[tuple[str, str], str | None] = {
     **{("lmms", f"hihat_opened0{n}"): "Open Hi-Hat" for n in (1, 2, 3)},
     ("lmms", "nasty_bass01"): None,  # 0.16 s, centroid 2.8 kHz: not clearly a kick
     ("lmms", "zap01"): None, ("lmms", "zap02"): None, ("lmms", "zap03"): None,  # synth zaps: no class
-    **{("sonic-pi", f"sn_{name}"): "Snare" for name in ("dolf", "dub", "generic", "zome")},  # "sn" is no alias
     ("sonic-pi", "drum_roll"): None,  # a 6 s roll, not a one-shot
     ("sonic-pi", "perc_bell"): None, ("sonic-pi", "perc_bell2"): None,  # 5-7 s pitched bells
     ("sonic-pi", "perc_door"): None, ("sonic-pi", "perc_till"): None,  # a door knock, a cash till
