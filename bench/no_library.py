@@ -8,7 +8,8 @@ demo library to WORK_DIR/no_library/library, and sorts the source's files as an 
 `drum-pipeline run` (DRUM_BASE_CORPUS_EXCLUDE=SOURCE, so no training hears them): under their own
 names (the package's folder and file name) and anonymised (`s00001.wav`, ...: the sound alone).
 Prints, for each way, the share of the source's drums in the right class folder and in
-`unsorted`, and the share of its non-drums rejected. It downloads packages and trains: not for CI.
+`unsorted`, and the share of its non-drums rejected. DRUM_ACCURATE=1 runs it in the accurate mode.
+It downloads packages and trains: not for CI.
 """
 
 import argparse

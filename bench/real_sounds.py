@@ -14,7 +14,8 @@ scores the archive index against the truth (`fold_score`), twice: by sound alone
 files' own names (own_names). Prints Markdown tables per source and pooled (all held-out files
 of the recorded sources together; the rendered DrumSynth presets apart), and how the review
 queue finds the mistakes, and writes WORK_DIR/bench.json. `--rescore` scores the folds' last
-runs again (after a truth fix) without training. It downloads packages and trains models: not for CI.
+runs again (after a truth fix) without training. With DRUM_ACCURATE=1 every fold runs in the
+accurate mode (audio/embeddings.py). It downloads packages and trains models: not for CI.
 """
 
 import argparse
@@ -268,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\nDrums sorted by their name: " + ", ".join(f"{name} {r['drums_by_name_share']:.0%}"
                                                      for name, r in named_results.items()))
     print(f"\nThe review queue (wrong sorts among its first files):\n\n{ranking_markdown(rankings)}")
-    report = {"max_epochs": args.max_epochs, "rescored": args.rescore, "held_out": held_out, "truth": str(args.truth),
+    report = {"max_epochs": args.max_epochs, "rescored": args.rescore, "accurate": os.environ.get("DRUM_ACCURATE", ""),
+              "held_out": held_out, "truth": str(args.truth),
               "results": results, "own_names": named_results, "review_queue": rankings}
     (work / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nwrote {work / 'bench.json'}")

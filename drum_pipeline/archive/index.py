@@ -181,6 +181,12 @@ def classify_pack(
     originals = list(first_of_hash.items())
     by_path = {f.relpath: f.path for f in files}
     report = extract_missing(((sha, by_path[path]) for sha, path in originals), cache, progress=progress, times=times)
+    embedding = {"embedded": 0, "seconds": 0.0}
+    if classifier.models.embedding_model is not None:  # the accurate mode: the pretrained embedding too
+        from drum_pipeline.audio.embeddings import embed_missing
+
+        with times("embedding (--accurate)"):
+            embedding = embed_missing(((sha, by_path[path]) for sha, path in originals), cache)
     for start in range(0, len(originals), chunk_size):
         _classify_chunk(originals[start : start + chunk_size], rows, by_path, cache, classifier, rules, times)
 
@@ -188,7 +194,8 @@ def classify_pack(
         table = _index_table(rows)
     return table, {
         "files": len(files), "hashed": hashes.misses - hashed_before, "extracted": report.extracted, "cached": report.cached,
-        "decode_failed": report.failed}
+        "decode_failed": report.failed, "embedded": embedding["embedded"],
+        "embedding_seconds": round(embedding["seconds"], 2)}
 
 
 def _index_table(rows: dict[str, dict]) -> pd.DataFrame:
@@ -216,12 +223,16 @@ def _classify_chunk(originals, rows, paths: dict[str, Path], cache, classifier: 
     models, reference = classifier.models, classifier.reference
     with times("features"):  # read back from the feature cache
         records = {r.sha256: r for r in cache.get(sha for sha, _ in originals)}
+        vectors = cache.embeddings(sha for sha, _ in originals) if models.embedding_model is not None else None
     decoded = []
     for sha, path in originals:
         record = records.get(sha)
         row = rows[path]
         if record is None or record.error:
             row.update(status="error", label=UNSORTED, error=record.error if record else "not extracted")
+            continue
+        if vectors is not None and sha not in vectors:
+            row.update(status="error", label=UNSORTED, error="could not be embedded (the accurate mode)")
             continue
         row["duration"] = record.stats.get("duration")
         row["peak"] = record.stats.get("peak")
@@ -233,7 +244,9 @@ def _classify_chunk(originals, rows, paths: dict[str, Path], cache, classifier: 
         logmel = np.stack([r.logmel for _, r in decoded])
         duration = np.array([rows[path]["duration"] for path, _ in decoded], np.float32)
         described = descriptors(logmel, duration, classifier.params)  # once, for the trees of both
-        predictions = prediction_columns(models.predict(mfcc, logmel, rows=described), models.classes)
+        embedding = None if vectors is None else np.stack([vectors[r.sha256] for _, r in decoded])
+        predictions = prediction_columns(models.predict(mfcc, logmel, rows=described, embedding=embedding),
+                                         models.classes)
         fine, novelty = reference.fine_labels_and_novelty(models.embed(logmel), list(predictions["predicted_label"]))
         scores = np.full(len(decoded), np.nan)
         if classifier.detector is not None:

@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from drum_pipeline.audio.embeddings import EMBEDDING_NAME
 from drum_pipeline.audio.features import FeatureParams, analysed_window, compute_features
+from drum_pipeline.audio.hashing import paths_by_hash
 from drum_pipeline.audio.loader import AudioLoadError, load_window
 from drum_pipeline.progress import StageTimes
 
@@ -58,6 +60,8 @@ class FeatureCache:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS features (sha256 TEXT PRIMARY KEY, error TEXT NOT NULL,"
                          " mfcc BLOB, logmel BLOB, stats TEXT NOT NULL)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS embeddings (sha256 TEXT NOT NULL, model TEXT NOT NULL,"
+                         " vector BLOB NOT NULL, PRIMARY KEY (sha256, model))")  # the accurate mode's (audio/embeddings.py)
         self._db.execute("CREATE TABLE IF NOT EXISTS params (json TEXT)")
         if not self._db.execute("SELECT 1 FROM params").fetchone():
             self._db.execute("INSERT INTO params VALUES (?)", (json.dumps(params.__dict__),))
@@ -88,6 +92,25 @@ class FeatureCache:
         for sha, error, mfcc, logmel, stats in self._select("sha256, error, mfcc, logmel, stats", hashes):
             yield FeatureRecord(sha, error, _array(mfcc, (p.n_mfcc, p.n_frames)),
                                 _array(logmel, (p.n_mels, p.n_frames)), json.loads(stats))
+
+    def embedded(self, hashes: Iterable[str], model: str = EMBEDDING_NAME) -> set[str]:
+        """Which of `hashes` have a cached embedding of `model`."""
+        return set(self.embeddings(hashes, model))
+
+    def embeddings(self, hashes: Iterable[str], model: str = EMBEDDING_NAME) -> dict[str, np.ndarray]:
+        """The cached embeddings (float32) of `hashes` by `model`; those not cached are left out."""
+        wanted, out = list(dict.fromkeys(hashes)), {}
+        for start in range(0, len(wanted), 900):
+            chunk = wanted[start : start + 900]
+            rows = self._db.execute(f"SELECT sha256, vector FROM embeddings WHERE model = ? AND sha256 IN "
+                                    f"({','.join('?' * len(chunk))})", [model, *chunk])
+            out.update((sha, np.frombuffer(vector, np.float16).astype(np.float32)) for sha, vector in rows)
+        return out
+
+    def put_embeddings(self, vectors: dict[str, np.ndarray], model: str = EMBEDDING_NAME) -> None:
+        self._db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)",
+                             [(sha, model, _blob(vector)) for sha, vector in vectors.items()])
+        self._db.commit()
 
     def close(self) -> None:
         self._db.close()
@@ -161,10 +184,7 @@ def extract_missing(
     start = time.monotonic()
     times = times or StageTimes()
     workers = workers or os.cpu_count() or 1
-    paths: dict[str, Path] = {}
-    for sha, path in items:
-        if sha:
-            paths.setdefault(sha, Path(path))
+    paths = paths_by_hash(items)
     known = cache.known(paths)
     todo = [(sha, path) for sha, path in paths.items() if sha not in known]
     report = ExtractionReport(requested=len(paths), cached=len(known))

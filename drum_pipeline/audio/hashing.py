@@ -97,3 +97,12 @@ class HashCache:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def paths_by_hash(items) -> dict[str, Path]:
+    """The first path of each content hash of (sha256, path) pairs (files without a hash are left out)."""
+    paths: dict[str, Path] = {}
+    for sha, path in items:
+        if sha:
+            paths.setdefault(sha, Path(path))
+    return paths

@@ -35,6 +35,7 @@ def run_pipeline(settings: Settings, run_config: dict, force: bool = False,
     from drum_pipeline.definitions import defs as load_definitions
     from drum_pipeline.defs.archive.assets import MAX_PACKS_PER_RUN
     from drum_pipeline.defs.automation.freshness import (
+        accurate_mode_changed,
         mirror_packs_changed,
         packs_to_classify,
         partition_spans,
@@ -60,6 +61,7 @@ def run_pipeline(settings: Settings, run_config: dict, force: bool = False,
         training = defs.resolve_job_def("drum_pipeline")
         training_keys = [key for key in training.asset_layer.executable_asset_keys if graph.get(key).is_materializable]
         stale = training_keys if force else stale_assets(defs, instance, training_keys, output)
+        stale = list(dict.fromkeys([*stale, *accurate_mode_changed(instance, settings.accurate)]))
         if stale:
             selection = (dg.AssetSelection.assets(*stale).downstream() & dg.AssetSelection.assets(*training_keys))
             keys = sorted(selection.resolve(graph), key=lambda key: key.to_user_string())

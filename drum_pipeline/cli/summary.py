@@ -56,12 +56,21 @@ def run_summary(settings) -> dict:
         "outputs": {"rebuilt": str(layout.rebuilt_dir), "index": str(layout.root / "tables" / "archive_index"),
                     "report": str(layout.reports_dir / "evaluation.md")},
         "warnings": [],
+        "accurate": _embedding_cost(layout.embedding_cost_path) if settings.accurate else {},
     }
     if settings.library_is_default and not settings.archive_is_default:
         summary["warnings"].append(
             f"your archive {settings.archive_dir} was sorted by models trained on the synthesized demo library "
             f"({settings.library_dir}): name your own labelled library with --library or DRUM_LIBRARY_DIR")
     return summary
+
+
+def _embedding_cost(path) -> dict:
+    """The accurate mode's cost in the last archive run (files embedded, seconds, ms a file)."""
+    if not path.exists():
+        return {}
+    cost = json.loads(path.read_text())
+    return {**cost, "ms_per_file": round(1000 * cost["seconds"] / cost["files"], 1) if cost["files"] else None}
 
 
 def _review_line(path) -> str:
@@ -104,6 +113,12 @@ def format_summary(summary: dict) -> str:
         if evaluation.get("every_voice_ensemble_accuracy") is not None:
             line += f"; every voice, synthesized: {evaluation['every_voice_ensemble_accuracy']:.2f}"
         lines.append(line)
+    accurate = summary.get("accurate") or {}
+    if accurate.get("files"):
+        lines.append(f"accurate mode: the pretrained embedding took {accurate['seconds']:.1f} s for "
+                     f"{counted(accurate['files'], 'new archive file')} ({accurate['ms_per_file']:.0f} ms a file)")
+    elif accurate:
+        lines.append("accurate mode: every archive file's embedding was cached")
     if summary["review"]:
         lines.append(f"review: {summary['review']} (drum-pipeline review --serve, to hear them)")
     outputs = summary["outputs"]

@@ -80,6 +80,11 @@ class OutputLayout:
     def reports_dir(self) -> Path:
         return self.root / "reports"
 
+    @property
+    def embedding_cost_path(self) -> Path:
+        """The accurate mode's cost in the last archive run: files embedded and seconds (JSON)."""
+        return self.reports_dir / "embedding_cost.json"
+
     def picture_path(self, name: str) -> Path:
         """A picture of the UI's metadata, served by the local page (`drum-pipeline ui`)."""
         return self.reports_dir / f"{name}.png"

@@ -42,6 +42,7 @@ ENVIRONMENT = {
     "ignore_names": "DRUM_IGNORE_NAMES",
     "base_corpus": "DRUM_BASE_CORPUS",
     "base_corpus_exclude": "DRUM_BASE_CORPUS_EXCLUDE",
+    "accurate": "DRUM_ACCURATE",
 }
 
 
@@ -66,6 +67,7 @@ class Settings:
     ignore_names: bool = False  # sort the archive by sound alone, not by its files' names
     base_corpus: bool = True  # the shipped real sounds (real_sounds/base_corpus.py) join every training
     base_corpus_exclude: tuple[str, ...] = ()  # its sources left out (the benchmark leaves out the held-out one)
+    accurate: bool = False  # the pretrained embedding's member joins the ensemble (audio/embeddings.py)
 
     @classmethod
     def build(cls, library_dir: str = DEFAULT_LIBRARY_DIR, archive_dir: str = DEFAULT_ARCHIVE_DIR,
@@ -73,7 +75,8 @@ class Settings:
               confidence_threshold: float | None = None, min_macro_f1: float = DEFAULT_MIN_MACRO_F1,
               keep_share: float = DEFAULT_KEEP_SHARE, link_mode: str = DEFAULT_LINK_MODE, max_epochs: int = 0,
               synthetic_per_label: int | None = None, seed: int = DEFAULT_SEED, ignore_names: bool = False,
-              base_corpus: bool = True, base_corpus_exclude: str | tuple[str, ...] = ()) -> Settings:
+              base_corpus: bool = True, base_corpus_exclude: str | tuple[str, ...] = (),
+              accurate: bool = False) -> Settings:
         """Settings from plain values (no environment read); ValueError for a value out of range."""
         if link_mode not in LINK_MODES:
             raise ValueError(f"unknown link mode {link_mode!r}: choose symlink, hardlink or copy")
@@ -99,6 +102,7 @@ class Settings:
             ignore_names=bool(ignore_names),
             base_corpus=bool(base_corpus),
             base_corpus_exclude=_names(base_corpus_exclude),
+            accurate=bool(accurate),
         )
 
     @classmethod
@@ -136,13 +140,14 @@ DEFAULTS = {"library_dir": DEFAULT_LIBRARY_DIR, "archive_dir": DEFAULT_ARCHIVE_D
             "cache_dir": None, "taxonomy_path": None, "confidence_threshold": None,
             "min_macro_f1": DEFAULT_MIN_MACRO_F1, "keep_share": DEFAULT_KEEP_SHARE, "link_mode": DEFAULT_LINK_MODE,
             "max_epochs": 0, "synthetic_per_label": None, "rescan_cron": DEFAULT_RESCAN_CRON, "dask_scheduler": "",
-            "ignore_names": False, "base_corpus": True, "base_corpus_exclude": ""}
+            "ignore_names": False, "base_corpus": True, "base_corpus_exclude": "",
+            "accurate": False}
 DEPLOYMENT_ONLY = ("rescan_cron", "dask_scheduler")  # read where the definitions are built, not by a run
 _NUMBERS = {"confidence_threshold": float, "min_macro_f1": float, "keep_share": float, "max_epochs": int,
             "synthetic_per_label": int}
 
 
-_FLAGS = ("ignore_names", "base_corpus")
+_FLAGS = ("ignore_names", "base_corpus", "accurate")
 _FLAG_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 

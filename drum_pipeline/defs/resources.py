@@ -41,6 +41,7 @@ class DrumPipelineConfig(dg.ConfigurableResource):
     ignore_names: bool = False
     base_corpus: bool = True
     base_corpus_exclude: str = ""  # comma-separated sources
+    accurate: bool = False  # the pretrained embedding's member (audio/embeddings.py)
 
     @classmethod
     def from_values(cls, values: dict) -> DrumPipelineConfig:
@@ -58,7 +59,8 @@ class DrumPipelineConfig(dg.ConfigurableResource):
                               confidence_threshold=self.confidence_threshold, min_macro_f1=self.min_macro_f1,
                               keep_share=self.keep_share, link_mode=self.link_mode, max_epochs=self.max_epochs,
                               synthetic_per_label=self.synthetic_per_label, ignore_names=self.ignore_names,
-                              base_corpus=self.base_corpus, base_corpus_exclude=self.base_corpus_exclude)
+                              base_corpus=self.base_corpus, base_corpus_exclude=self.base_corpus_exclude,
+                              accurate=self.accurate)
 
 
 class TableIOManager(dg.IOManager):

@@ -6,8 +6,8 @@ float32) files, run with `ai-edge-litert`; `bundle.json` with the classes, the f
 parameters and their digest, the temperatures and what the bundle was built from; and
 `reference.npz`, the known sounds (embeddings, labels, fine labels, mean, scale, typical
 distance); and the trees (the descriptor classifier, the drum detector) as arrays, with their
-labels.json. Exporting needs TensorFlow (the `train` extra); loading takes milliseconds and
-imports neither TensorFlow nor scikit-learn.
+labels.json; in the accurate mode, the embedding member as arrays. Exporting needs TensorFlow
+(the `train` extra); loading takes milliseconds and imports neither TensorFlow nor scikit-learn.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ import numpy as np
 from drum_pipeline.audio.features import FeatureParams
 from drum_pipeline.audio.hashing import sha256_file
 from drum_pipeline.models.descriptors import ExportedTrees
-from drum_pipeline.models.inference import ModelSet, Reference, load_descriptor_model
+from drum_pipeline.models.embedding_member import EMBEDDING_MODEL, LOGISTIC_FILE
+from drum_pipeline.models.inference import ModelSet, Reference, load_optional_model
 from drum_pipeline.models.store import (
     DEPLOYED,
     MODEL_FILE_NAMES,
@@ -76,7 +77,7 @@ class LiteModel:
 def bundle_sources(models_root: Path, *tables: Path) -> dict[str, str]:
     """sha256 of what a bundle is built from: each deployed model and its labels.json, and the
     `tables` (the known sounds, the thresholds). Those that do not exist are left out."""
-    files = [model_dir(models_root, name, DEPLOYED) / file for name in (*MODEL_FILES, *TREE_MODELS)
+    files = [model_dir(models_root, name, DEPLOYED) / file for name in (*MODEL_FILES, *TREE_MODELS, EMBEDDING_MODEL)
              for file in (*MODEL_FILE_NAMES, "labels.json")] + [Path(table) for table in tables]
     return {f"{f.parent.name}/{f.name}": sha256_file(f) for f in files if f.exists()}
 
@@ -109,6 +110,11 @@ def export_bundle(models: ModelSet, reference: Reference, params: FeatureParams,
             shutil.copy2(folder / "labels.json", staging / folder.name / "labels.json")
             trees_model, _ = load_model(folder, models.classes, params)
             ExportedTrees.from_trees(trees_model).save(staging / folder.name / "trees.npz")
+        if models.embedding_model is not None:  # the accurate mode's member, as arrays
+            (staging / EMBEDDING_MODEL).mkdir()
+            models.embedding_model.write(staging / EMBEDDING_MODEL / LOGISTIC_FILE)
+            (staging / EMBEDDING_MODEL / "labels.json").write_text(json.dumps(
+                {"model": EMBEDDING_MODEL, "classes": list(models.classes), "feature_params": params.digest()}))
         for model, file in ((models.model1, MODEL_FILES["model1"]), (models.model2, MODEL_FILES["model2_classifier"]),
                             (models.encoder, MODEL_FILES["model2_encoder"])):
             converter = tf.lite.TFLiteConverter.from_keras_model(model)  # float32: no quantisation
@@ -159,7 +165,8 @@ def load_bundle(bundle_dir: Path, classes: list[str], params: FeatureParams) -> 
     batch_size = manifest.get("batch_size", BATCH_SIZE)
     models = ModelSet(list(classes), *(LiteModel(bundle_dir / files[name], batch_size) for name in MODEL_FILES),
                       {name: float(t) for name, t in manifest["temperatures"].items()},
-                      load_descriptor_model(bundle_dir, classes, params, stage=None), params)
+                      load_optional_model(bundle_dir, classes, params, stage=None), params,
+                      load_optional_model(bundle_dir, classes, params, stage=None, name=EMBEDDING_MODEL))
     with np.load(bundle_dir / manifest["reference"], allow_pickle=False) as known:
         reference = Reference(known["embeddings"], known["labels"], known["fine_labels"], known["mean"],
                               known["scale"], float(known["typical_distance"]))

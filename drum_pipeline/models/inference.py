@@ -8,19 +8,22 @@ from pathlib import Path
 import numpy as np
 
 from drum_pipeline.audio.features import FeatureParams
+from drum_pipeline.models.embedding_member import EMBEDDING_MODEL
 from drum_pipeline.models.store import CANDIDATE, DEPLOYED, load_model, model_dir
 
 CLASSIFIERS = ("model1", "model2_classifier")
 DESCRIPTOR_MODEL = "descriptor_model"
 # The ensemble's members: the key of their probabilities and the model (folder) whose temperature applies
-MEMBERS = {"model1": "model1", "model2": "model2_classifier", "descriptors": DESCRIPTOR_MODEL}
+MEMBERS = {"model1": "model1", "model2": "model2_classifier", "descriptors": DESCRIPTOR_MODEL,
+           "embedding": EMBEDDING_MODEL}
 
 
 @dataclass
 class ModelSet:
     """Model 1, Model 2's classifier and its encoder: Keras models (training, evaluation) or the
     inference bundle's LiteRT models (classification); both answer predict_on_batch. With them the
-    descriptor classifier (scikit-learn; None for models trained before it existed)."""
+    descriptor classifier (None for models trained before it existed) and, in the accurate mode,
+    the member on the pretrained embedding (None otherwise)."""
 
     classes: list[str]
     model1: object
@@ -29,17 +32,24 @@ class ModelSet:
     temperatures: dict[str, float]
     descriptor_model: object = None
     params: FeatureParams = field(default_factory=FeatureParams)
+    embedding_model: object = None
 
     def embed(self, logmel: np.ndarray, batch_size: int = 512) -> np.ndarray:
         if len(logmel) == 0:
             return np.zeros((0, self.encoder.output_shape[-1]), np.float32)
         return _predict(self.encoder, logmel, batch_size)
 
+    def predict_split(self, split) -> dict[str, np.ndarray]:
+        """predict on a SplitData (models/networks.py): its spectrograms, durations and embeddings."""
+        return self.predict(split.mfcc(self.params), split.logmel, split.duration, embedding=split.embedding)
+
     def predict(self, mfcc: np.ndarray, logmel: np.ndarray, duration: np.ndarray | None = None,
-                rows: np.ndarray | None = None, batch_size: int = 512) -> dict[str, np.ndarray]:
+                rows: np.ndarray | None = None, batch_size: int = 512,
+                embedding: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Class probabilities of Model 1, Model 2, the descriptor classifier (`descriptors`; it reads
-        the files' durations in seconds, or their descriptor `rows` when the caller has them) and the
-        ensemble (the mean of the calibrated members)."""
+        the files' durations in seconds, or their descriptor `rows` when the caller has them), the
+        accurate mode's member (`embedding`, when there is one and the sounds' `embedding` is given:
+        synthesized sounds have none) and the ensemble (the mean of the calibrated members)."""
         from drum_pipeline.models.descriptors import class_probabilities, descriptors
 
         members = ["model1", "model2"] + (["descriptors"] if self.descriptor_model is not None else [])
@@ -52,6 +62,8 @@ class ModelSet:
                 raise ValueError("the descriptor classifier needs the files' durations")
             rows = descriptors(logmel, duration, self.params) if rows is None else rows
             out["descriptors"] = class_probabilities(self.descriptor_model, rows, len(self.classes))
+        if self.embedding_model is not None and embedding is not None:
+            out["embedding"] = class_probabilities(self.embedding_model, embedding, len(self.classes))
         out["ensemble"] = ensemble_probabilities(out, self.temperatures)
         return out
 
@@ -95,13 +107,16 @@ def load_model_set(models_root: Path, classes: list[str], params: FeatureParams,
     encoder, _ = load_model(model_dir(models_root, "model2_encoder", stage), classes, params)
     temperatures = {"model1": meta1.get("temperature", 1.0), "model2_classifier": meta2.get("temperature", 1.0)}
     return ModelSet(list(classes), model1, model2, encoder, temperatures,
-                    load_descriptor_model(models_root, classes, params, stage), params)
+                    load_optional_model(models_root, classes, params, stage), params,
+                    load_optional_model(models_root, classes, params, stage, EMBEDDING_MODEL))
 
 
-def load_descriptor_model(folder_or_root: Path, classes: list[str], params: FeatureParams, stage: str | None = DEPLOYED):
-    """The descriptor classifier of a models folder's `stage`, or of a bundle (`stage` None); None
-    when there is none: models trained before it existed still classify."""
-    folder = Path(folder_or_root) / DESCRIPTOR_MODEL if stage is None else model_dir(folder_or_root, DESCRIPTOR_MODEL, stage)
+def load_optional_model(folder_or_root: Path, classes: list[str], params: FeatureParams, stage: str | None = DEPLOYED,
+                          name: str = DESCRIPTOR_MODEL):
+    """A member the ensemble may lack (the descriptor classifier, or the embedding member: `name`)
+    of a models folder's `stage`, or of a bundle (`stage` None); None when there is none: models
+    trained before the trees existed, or without the accurate mode, still classify."""
+    folder = Path(folder_or_root) / name if stage is None else model_dir(folder_or_root, name, stage)
     return load_model(folder, classes, params)[0] if folder.is_dir() else None
 
 
@@ -181,7 +196,7 @@ def calibrated_candidates(models_root: Path, classes: list[str], params: Feature
     (SplitData). The trees' stays 1: fitted on the validation split it flattened them (T 2.6 to 5)
     and cost the ensemble 0.02 macro-F1 on real kits."""
     candidates = load_model_set(models_root, classes, params, stage=CANDIDATE)
-    probabilities = candidates.predict(val.mfcc(params), val.logmel, val.duration)
+    probabilities = candidates.predict_split(val)
     for key, name in (("model1", "model1"), ("model2", "model2_classifier")):
         candidates.temperatures[name] = fit_temperature(probabilities[key], val.y)
     return candidates

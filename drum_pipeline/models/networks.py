@@ -25,6 +25,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.class_weight import compute_class_weight  # noqa: E402
 
+from drum_pipeline.audio.embeddings import EMBEDDING_SIZE  # noqa: E402
 from drum_pipeline.audio.feature_cache import feature_matrix  # noqa: E402
 from drum_pipeline.audio.features import FeatureParams, mfcc_from_logmel  # noqa: E402
 from drum_pipeline.models.augment import augment_logmel  # noqa: E402
@@ -48,13 +49,15 @@ class TrainingConfig:
 @dataclass
 class SplitData:
     """Log-mel spectrograms (N, n_mels, frames), class indices and fine labels of one split, the
-    sounds' durations in seconds where known, and their training weights (None: all 1)."""
+    sounds' durations in seconds where known, their training weights (None: all 1) and, in the
+    accurate mode, their pretrained embeddings (None for synthesized sounds, or without it)."""
 
     logmel: np.ndarray
     y: np.ndarray
     fine: np.ndarray
     duration: np.ndarray | None = None
     weight: np.ndarray | None = None
+    embedding: np.ndarray | None = None
 
     def mfcc(self, params: FeatureParams) -> np.ndarray:
         return mfcc_from_logmel(self.logmel, params.n_mfcc)
@@ -72,8 +75,11 @@ class SplitData:
             duration = np.concatenate([self.duration, other.duration])
         weight = None if self.weight is None and other.weight is None else np.concatenate(
             [self.sample_weight, other.sample_weight])
+        embedding = None
+        if self.embedding is not None and other.embedding is not None:
+            embedding = np.concatenate([self.embedding, other.embedding])
         return SplitData(np.concatenate([self.logmel, other.logmel]), np.concatenate([self.y, other.y]),
-                         np.concatenate([self.fine, other.fine]), duration, weight)
+                         np.concatenate([self.fine, other.fine]), duration, weight, embedding)
 
 
 @dataclass
@@ -295,6 +301,15 @@ def usable_rows(spectrograms: pd.DataFrame, classes: list[str]) -> pd.DataFrame:
     return spectrograms[(spectrograms["error"] == "") & spectrograms["label"].isin(classes)]
 
 
+def embedding_matrix(table: pd.DataFrame) -> np.ndarray | None:
+    """The stacked embeddings of a features table's `embedding` column (the accurate mode's), or None."""
+    if "embedding" not in table:
+        return None
+    if len(table) == 0:
+        return np.zeros((0, EMBEDDING_SIZE), np.float32)
+    return np.stack(table["embedding"].to_numpy()).astype(np.float32)
+
+
 def splits_from_table(spectrograms: pd.DataFrame, classes: list[str], params: FeatureParams) -> dict[str, SplitData]:
     """train / val / test SplitData from the spectrogram_features table (rows that decoded)."""
     usable = usable_rows(spectrograms, classes)
@@ -302,7 +317,8 @@ def splits_from_table(spectrograms: pd.DataFrame, classes: list[str], params: Fe
     return {
         split: SplitData(feature_matrix(part, "logmel", params), part["label"].map(index).to_numpy(dtype=np.int64),
                          part["fine_label"].to_numpy(dtype=str),
-                         part["duration"].to_numpy(np.float32) if "duration" in part else None)
+                         part["duration"].to_numpy(np.float32) if "duration" in part else None,
+                         embedding=embedding_matrix(part))
         for split in ("train", "val", "test")
         for part in [usable[usable["split"] == split]]
     }

@@ -25,7 +25,8 @@ import joblib
 from drum_pipeline.audio.features import FeatureParams
 
 CANDIDATE, DEPLOYED = "candidate", "deployed"
-MODEL_FILE_NAMES = ("model.keras", "trees.npz", "model.joblib")  # Keras; trees exported for the bundle; scikit-learn
+# Keras; trees and the embedding member exported for the bundle; scikit-learn (and the member, in the store)
+MODEL_FILE_NAMES = ("model.keras", "trees.npz", "logistic.npz", "model.joblib")
 
 
 class ModelMismatchError(ValueError):
@@ -84,6 +85,11 @@ def _replace_dir(staging: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def remove_model(models_root: Path, name: str, stage: str = CANDIDATE) -> None:
+    """Remove a model folder, if there is one."""
+    shutil.rmtree(model_dir(models_root, name, stage), ignore_errors=True)
+
+
 def promote(models_root: Path, names: list[str]) -> None:
     """Copy the candidates `names` over the deployed models."""
     for name in names:
@@ -120,6 +126,10 @@ def load_model(folder: Path, classes: list[str], params: FeatureParams, for_trai
 def _load_file(path: str, mtime_ns: int):
     if path.endswith(".joblib"):
         return joblib.load(path)
+    if path.endswith("logistic.npz"):
+        from drum_pipeline.models.embedding_member import EmbeddingClassifier
+
+        return EmbeddingClassifier.load(path)
     if path.endswith(".npz"):
         from drum_pipeline.models.descriptors import ExportedTrees
 

@@ -9,6 +9,11 @@ kind, class, fine label, split, duration, and the log-mel window as float16: eve
 models use derives from it), with the feature parameters' digest and each source's licence in
 the file's metadata. No audio is shipped. The feature code changed (another digest): build again.
 
+    python -m drum_pipeline.real_sounds.base_corpus embed [--work-dir data/real_sounds]
+
+writes `base_corpus_embeddings.parquet` beside it: each sound's pretrained embedding (sha256, the
+embedding as float16; the accurate mode's, audio/embeddings.py), for the accurate mode's trainings.
+
 Each sound keeps its split: about a quarter of each source's sounds (by content hash) are `val`,
 held out of training to calibrate the sorting thresholds on real sounds; the rest are `train`.
 """
@@ -30,6 +35,7 @@ from drum_pipeline.audio.feature_cache import FeatureCache, extract_missing, fea
 from drum_pipeline.audio.features import FeatureParams
 
 BASE_CORPUS_PATH = Path(__file__).with_name("base_corpus.parquet")
+EMBEDDINGS_PATH = Path(__file__).with_name("base_corpus_embeddings.parquet")
 VAL_EVERY = 4  # one sound in four of each source is held out for calibration
 _COLUMNS = ["source", "path", "sha256", "kind", "label", "fine_label", "split", "duration"]
 
@@ -89,11 +95,48 @@ def load_base_corpus(params: FeatureParams, exclude: tuple[str, ...] = (), path:
     return table.assign(path="base corpus/" + table["path"], group=table["source"], error="")
 
 
+def write_embeddings(corpus_dir: Path, truth: pd.DataFrame, cache_dir: Path, path: Path = EMBEDDINGS_PATH) -> int:
+    """Embed every corpus file the truth lists (cached in `cache_dir`) and write them to `path`."""
+    from drum_pipeline.audio.embeddings import EMBEDDING_NAME, embed_missing
+
+    files = truth.drop_duplicates("sha256")
+    with FeatureCache(cache_dir, FeatureParams()) as cache:
+        embed_missing(((row.sha256, Path(corpus_dir) / row.path) for row in files.itertuples()), cache,
+                      progress=lambda done, total: print(f"embedded {done} of {total}", file=sys.stderr)
+                      if done % 320 == 0 or done == total else None)
+        vectors = cache.embeddings(files["sha256"])
+    table = pa.table({"sha256": list(vectors), "embedding": [np.asarray(v, np.float16).tobytes() for v in vectors.values()]})
+    pq.write_table(table.replace_schema_metadata({b"embedding": EMBEDDING_NAME.encode()}), path,
+                   compression="zstd", compression_level=19)
+    return len(vectors)
+
+
+def with_embeddings(table: pd.DataFrame, path: Path = EMBEDDINGS_PATH) -> pd.DataFrame:
+    """The base corpus table (load_base_corpus) with each sound's shipped embedding (`embedding`,
+    float32); BaseCorpusError when the file is missing, of another embedding, or lacks a sound."""
+    from drum_pipeline.audio.embeddings import EMBEDDING_NAME
+
+    hint = "build them with python -m drum_pipeline.real_sounds.base_corpus embed, or set DRUM_BASE_CORPUS=0"
+    if not Path(path).exists():
+        raise BaseCorpusError(f"no base-corpus embeddings at {path}: {hint}")
+    name = pq.read_schema(path).metadata.get(b"embedding", b"").decode()
+    if name != EMBEDDING_NAME:
+        raise BaseCorpusError(f"the base-corpus embeddings at {path} are of {name or 'no known model'}, not "
+                              f"{EMBEDDING_NAME}: {hint}")
+    shipped = pd.read_parquet(path)
+    vectors = dict(zip(shipped["sha256"], shipped["embedding"], strict=True))
+    missing = int((~table["sha256"].isin(vectors)).sum())
+    if missing:
+        raise BaseCorpusError(f"{missing} base-corpus sounds have no embedding in {path}: {hint}")
+    return table.assign(embedding=[np.frombuffer(vectors[sha], np.float16).astype(np.float32)
+                                   for sha in table["sha256"]])
+
+
 def main(argv: list[str] | None = None) -> int:
     from drum_pipeline.real_sounds import corpus
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["build"])
+    parser.add_argument("command", choices=["build", "embed"])
     parser.add_argument("--work-dir", type=Path, default=Path("data/real_sounds"),
                         help="where the packages and the corpus are kept (default: data/real_sounds)")
     parser.add_argument("--truth", type=Path, default=corpus.DEFAULT_TRUTH_PATH)
@@ -107,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     truth, params = corpus.truth_table(entries), FeatureParams()
+    if args.command == "embed":
+        count = write_embeddings(args.work_dir / "corpus", truth, args.work_dir / "cache")
+        print(f"wrote {EMBEDDINGS_PATH}: {count} embeddings, {EMBEDDINGS_PATH.stat().st_size / 1e6:.1f} MB")
+        return 0
     with tempfile.TemporaryDirectory() as cache:
         table = build_table(args.work_dir / "corpus", truth, params, Path(cache))
     licences = {name: source.licence for name, source in corpus.SOURCES.items() if name in set(table["source"])}

@@ -83,16 +83,21 @@ with warnings.catch_warnings():
         classifier = load_classifier(settings.layout.bundle_dir, load_taxonomy(settings.taxonomy_path))
         rules = settings.sorting_rules(sorting_thresholds)
         corrections = read_corrections(settings.layout.corrections_path)
-        tables = {}
+        tables, embedding = {}, {"files": 0, "seconds": 0.0}
         with HashCache(settings.layout.hash_cache_path) as hashes, \
                 FeatureCache(settings.layout.cache_dir, classifier.params) as cache:
             for pack in context.partition_keys:
                 version = fingerprint(pack_files(settings.archive_dir, pack))  # before reading: a change is seen next time
                 tables[pack], work = index_pack(settings.archive_dir, pack, classifier, rules, corrections, hashes,
                                                 cache, progress=ProgressLog(context.log.info, f"pack {pack}"))
+                embedding = {"files": embedding["files"] + work["embedded"],
+                             "seconds": embedding["seconds"] + work["embedding_seconds"]}
                 # Each pack's own materialization event carries its own metadata.
                 context.add_asset_metadata(_pack_metadata(context, settings, pack, tables[pack], work, version),
                                            partition_key=pack)
+        if classifier.models.embedding_model is not None:  # the accurate mode's cost, for the run's summary
+            write_atomic(settings.layout.embedding_cost_path,
+                         lambda tmp: Path(tmp).write_text(json.dumps(embedding)))
         return dg.MaterializeResult(value=tables)
 
 

@@ -77,6 +77,19 @@ def stale_assets(defs: dg.Definitions, instance: dg.DagsterInstance, keys, outpu
     return stale
 
 
+ACCURATE_MODE_ASSETS = ("spectrogram_features", "base_corpus", "embedding_model")  # what the mode changes
+
+
+def accurate_mode_changed(instance: dg.DagsterInstance, accurate: bool) -> list[dg.AssetKey]:
+    """The assets to materialize again when the accurate mode was switched since the last training
+    (the embedding member's last materialization records whether it was used); [] otherwise."""
+    event = latest_materialization(instance, dg.AssetKey("embedding_model"))
+    used = event.metadata.get("used") if event else None
+    if used is None or bool(used.value) == accurate:
+        return []
+    return [dg.AssetKey(name) for name in ACCURATE_MODE_ASSETS]
+
+
 def recorded_fingerprint(instance: dg.DagsterInstance, pack: str, event=None) -> str | None:
     """The pack fingerprint the last archive_index materialization of `pack` (or `event`) recorded, if any."""
     event = event or latest_materialization(instance, archive_index.key, pack)

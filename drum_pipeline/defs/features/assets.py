@@ -64,6 +64,9 @@ def spectrogram_features(context: dg.AssetExecutionContext, config: DrumPipeline
     by content hash, with label and split; a grid of examples per class in the UI."""
     settings = config.settings()
     table, params, report = _curated_features(context, settings, curated_training_set, "logmel")
+    accurate = {}
+    if settings.accurate:
+        table, accurate = embedded(context, settings, table, settings.library_dir)
     ok = table[table["error"] == ""]
     examples = {label: list(feature_matrix(group.head(6), "logmel", params)) for label, group in ok.groupby("label")}
     png = spectrogram_grid(examples, "log-mel spectrograms of the curated set, per class")
@@ -72,8 +75,20 @@ def spectrogram_features(context: dg.AssetExecutionContext, config: DrumPipeline
         "dagster/row_count": len(table),
         "spectrograms_per_class": picture(settings.layout, "spectrograms_per_class", png,
                                           "log-mel spectrograms per class"),
-        **_extraction_metadata(params, report, (params.n_mels, params.n_frames)),
+        **_extraction_metadata(params, report, (params.n_mels, params.n_frames)), **accurate,
     })
+
+
+def embedded(context: dg.AssetExecutionContext, settings: Settings, table: pd.DataFrame, root) -> tuple:
+    """The accurate mode: `table` with its files' pretrained embeddings (audio/embeddings.py), and metadata."""
+    from drum_pipeline.audio.embeddings import EMBEDDING_NAME, embedded_table
+
+    with FeatureCache(settings.layout.cache_dir, FeatureParams()) as cache:
+        table, report = embedded_table(table, root, cache, ProgressLog(context.log.info, "embedding (--accurate)"))
+    context.log.info(f"embeddings ({EMBEDDING_NAME}): {report['embedded']} files embedded, {report['cached']} cached, "
+                     f"in {report['seconds']:.1f} s")
+    return table, {"embedding": EMBEDDING_NAME, "embedded": report["embedded"],
+                   "embedding_seconds": dg.MetadataValue.float(round(report["seconds"], 1))}
 
 
 @dg.asset(group_name="features", code_version="1", automation_condition=AUTOMATION)

@@ -51,9 +51,11 @@ def base_weight(library_drums: int, corpus_drums: int) -> float:
 
 
 def library_non_drums(label_extraction: pd.DataFrame, library_dir, cache_dir, params: FeatureParams,
-                      base: pd.DataFrame | None = None):
+                      base: pd.DataFrame | None = None, embed: bool = False):
     """The library's non-drum files as (train, val) SplitData with durations (features from the
-    cache), with the base corpus's non-drums of each split when `base` is given."""
+    cache), with the base corpus's non-drums of each split when `base` is given; with their
+    embeddings when `embed` (the accurate mode)."""
+    from drum_pipeline.audio.embeddings import embedded_table
     from drum_pipeline.audio.feature_cache import FeatureCache, extract_missing, feature_table
     from drum_pipeline.models.rejection import non_drum_split
 
@@ -61,7 +63,10 @@ def library_non_drums(label_extraction: pd.DataFrame, library_dir, cache_dir, pa
     with FeatureCache(cache_dir, params) as cache:
         extract_missing(((row.sha256, library_dir / row.path) for row in files.itertuples()), cache)
         table = feature_table(files, cache, "logmel")
+        if embed:
+            table = embedded_table(table, library_dir, cache)[0]
     if base is not None and len(base):
+        base = base if embed else base.drop(columns="embedding", errors="ignore")
         table = pd.concat([table, base[base["kind"] == "non_drum"]], ignore_index=True)
     table = table[table["error"] == ""]
     return tuple(_non_drum_data(table[table["split"] == split], params) for split in ("train", "val"))
@@ -69,10 +74,10 @@ def library_non_drums(label_extraction: pd.DataFrame, library_dir, cache_dir, pa
 
 def _non_drum_data(part: pd.DataFrame, params: FeatureParams):
     from drum_pipeline.audio.feature_cache import feature_matrix
-    from drum_pipeline.models.networks import SplitData
+    from drum_pipeline.models.networks import SplitData, embedding_matrix
 
     return SplitData(feature_matrix(part, "logmel", params), np.full(len(part), -1), part["path"].to_numpy(str),
-                     part["duration"].to_numpy(np.float32))
+                     part["duration"].to_numpy(np.float32), embedding=embedding_matrix(part))
 
 
 def taxonomy_classes(config: DrumPipelineConfig) -> list[str]:
@@ -125,13 +130,15 @@ def base_corpus(context: dg.AssetExecutionContext, config: DrumPipelineConfig, l
     columns; they join every training beside the library (training_splits). A sound the library
     holds too is left to the library's label; DRUM_BASE_CORPUS=0 leaves the corpus out, and
     DRUM_BASE_CORPUS_EXCLUDE some of its sources."""
-    from drum_pipeline.real_sounds.base_corpus import BASE_CORPUS_PATH, load_base_corpus, read_licences
+    from drum_pipeline.real_sounds.base_corpus import BASE_CORPUS_PATH, load_base_corpus, read_licences, with_embeddings
 
     settings = config.settings()
     if not settings.base_corpus:
         context.log.info("the base corpus is off (DRUM_BASE_CORPUS=0): the models learn from the library alone")
         return dg.MaterializeResult(value=pd.DataFrame(), metadata={"dagster/row_count": 0, "used": False})
     table = load_base_corpus(FeatureParams(), settings.base_corpus_exclude)
+    if settings.accurate:
+        table = with_embeddings(table)
     held = table["sha256"].isin(set(label_extraction["sha256"]))
     table, in_library = table[~held].reset_index(drop=True), int(held.sum())
     counts = pd.crosstab(table["source"], table["label"])
@@ -284,6 +291,29 @@ def descriptor_model(context: dg.AssetExecutionContext, config: DrumPipelineConf
     folder = save_model(settings.layout.models_dir, "descriptor_model", model, classes, params)
     context.log.info(f"descriptor classifier: {len(train.y)} drums (library and base corpus)")
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(folder)), "train_files": len(train.y)})
+
+
+@dg.asset(code_version="1", **MODEL_INPUTS)
+def embedding_model(context: dg.AssetExecutionContext, config: DrumPipelineConfig,
+                    spectrogram_features: pd.DataFrame, base_corpus: pd.DataFrame) -> dg.MaterializeResult:
+    """The accurate mode's fourth member (DRUM_ACCURATE=1, `--accurate`): a logistic regression on
+    the pretrained embedding of real drums, the library's and the base corpus's (models/embedding_member.py),
+    on the train split; deployed_models refits it on every one. Without the accurate mode there is none
+    (a candidate of an earlier run is removed)."""
+    from drum_pipeline.models.embedding_member import EMBEDDING_MODEL, train_embedding_classifier
+    from drum_pipeline.models.store import remove_model
+
+    settings, classes, params = config.settings(), taxonomy_classes(config), FeatureParams()
+    if not settings.accurate:
+        remove_model(settings.layout.models_dir, EMBEDDING_MODEL)
+        context.log.info("no embedding member: the accurate mode is off (DRUM_ACCURATE=1 or --accurate turns it on)")
+        return dg.MaterializeResult(metadata={"used": False})
+    train = training_splits(spectrogram_features, None, classes, params, base_corpus)["train"]
+    model = train_embedding_classifier(train.embedding, train.y, train.weight, settings.seed)
+    folder = save_model(settings.layout.models_dir, EMBEDDING_MODEL, model, classes, params)
+    context.log.info(f"embedding member: {len(train.y)} drums (library and base corpus)")
+    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(folder)), "used": True,
+                                          "train_files": len(train.y)})
 
 
 @dg.asset(group_name="model_selection", deps=["taxonomy"], code_version="2")

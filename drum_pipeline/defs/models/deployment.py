@@ -1,6 +1,8 @@
 """What the archive is sorted with: the calibrated sorting thresholds, the deployed models (behind
 the evaluation's blocking checks) and the inference bundle built from them."""
 
+import hashlib
+import json
 from dataclasses import asdict
 
 import dagster as dg
@@ -19,7 +21,15 @@ from drum_pipeline.defs.models.assets import (
 from drum_pipeline.defs.models.evaluation import evaluation_report
 from drum_pipeline.defs.resources import DrumPipelineConfig
 from drum_pipeline.models.rejection import UNSORTED
-from drum_pipeline.models.store import DEPLOYED, load_model, model_dir, promote, save_model, update_meta
+from drum_pipeline.models.store import (
+    DEPLOYED,
+    load_model,
+    model_dir,
+    promote,
+    remove_model,
+    save_model,
+    update_meta,
+)
 from drum_pipeline.plots import operating_curve_png
 
 DEPLOYED_MODELS = ["model1", "model2_autoencoder", "model2_encoder", "model2_classifier", "drum_detector",
@@ -55,11 +65,11 @@ def sorting_thresholds(context: dg.AssetExecutionContext, config: DrumPipelineCo
     if not from_library.all():
         val_scores[~from_library] = out_of_source_drum_scores(settings, spectrogram_features, synthetic_drums,
                                                               label_extraction, base_corpus, classes, params)
-    rules = calibrate_sorting_rules(val_scores, candidates.predict(val.mfcc(params), val.logmel, val.duration),
+    rules = calibrate_sorting_rules(val_scores, candidates.predict_split(val),
                                     settings.keep_share, groups=from_library)
 
     _, library_others = library_non_drums(label_extraction, settings.library_dir, settings.layout.cache_dir, params,
-                                          base_corpus)
+                                          base_corpus, embed=settings.accurate)
     others = library_others.plus(synthetic_negatives(20, params, settings.seed, stream=EVALUATION_STREAM))
     others_scores = drum_scores(detector, others.logmel, others.duration, params)
 
@@ -67,7 +77,7 @@ def sorting_thresholds(context: dg.AssetExecutionContext, config: DrumPipelineCo
 
     def rows_of(split, scores) -> pd.DataFrame:
         """The split as index rows, sorted by the rules, with the truth (`non_drum` for negatives)."""
-        predictions = prediction_columns(candidates.predict(split.mfcc(params), split.logmel, split.duration), classes)
+        predictions = prediction_columns(candidates.predict_split(split), classes)
         _, novelty = reference.fine_labels_and_novelty(candidates.embed(split.logmel),
                                                        list(predictions["predicted_label"]))
         rows = sorted_rows(predictions, scores, novelty, split.duration, rules)
@@ -137,6 +147,7 @@ def deployed_models(context: dg.AssetExecutionContext, config: DrumPipelineConfi
     leaves half of them out of training; refitting the trees takes seconds, and on real kits it
     raised the pooled final macro-F1 from 0.55 to 0.70. The archive is classified with the deployed models only."""
     from drum_pipeline.models.descriptors import train_descriptor_classifier
+    from drum_pipeline.models.embedding_member import EMBEDDING_MODEL, train_embedding_classifier
 
     settings, classes, params = config.settings(), taxonomy_classes(config), FeatureParams()
     models_dir = settings.layout.models_dir
@@ -145,18 +156,27 @@ def deployed_models(context: dg.AssetExecutionContext, config: DrumPipelineConfi
     trees = train_descriptor_classifier(every.logmel, every.duration, every.y, params, settings.seed, every.weight)
     for name, temperature in sorting_thresholds["temperatures"].items():
         update_meta(models_dir, name, temperature=temperature)
-    promote(models_dir, DEPLOYED_MODELS)
+    accurate = model_dir(models_dir, EMBEDDING_MODEL).is_dir()  # the embedding_model asset's candidate
+    promote(models_dir, DEPLOYED_MODELS + ([EMBEDDING_MODEL] if accurate else []))
+    refit_on = "every real drum (the library's splits and the base corpus)"
     # deployed only: the candidate keeps the train split's trees, so an evaluation run again never scores its training data
     save_model(models_dir, "descriptor_model", trees, classes, params, stage=DEPLOYED, train_files=len(every.y),
-               refit_on="every real drum (the library's splits and the base corpus)")
+               refit_on=refit_on)
+    if accurate:
+        member = train_embedding_classifier(every.embedding, every.y, every.weight, settings.seed)
+        save_model(models_dir, EMBEDDING_MODEL, member, classes, params, stage=DEPLOYED, train_files=len(every.y),
+                   refit_on=refit_on)
+    else:
+        remove_model(models_dir, EMBEDDING_MODEL, DEPLOYED)
     context.log.info("the candidates passed the checks and are deployed")
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(model_dir(models_dir, "", "deployed"))),
-        "models": ", ".join(DEPLOYED_MODELS), "descriptor_trees_refit_on": len(every.y),
+        "models": ", ".join(DEPLOYED_MODELS + ([EMBEDDING_MODEL] if accurate else [])),
+        "descriptor_trees_refit_on": len(every.y),
         "temperatures": dg.MetadataValue.json(sorting_thresholds["temperatures"])})
 
 
-@dg.asset(code_version="3", **{**MODEL_INPUTS, "deps": ["taxonomy", deployed_models]})
+@dg.asset(code_version="4", **{**MODEL_INPUTS, "deps": ["taxonomy", deployed_models]})
 def inference_bundle(context: dg.AssetExecutionContext, config: DrumPipelineConfig, spectrogram_features: pd.DataFrame,
                      sorting_thresholds: dict) -> dg.MaterializeResult:
     """The deployed models exported for production (models/bundle/): LiteRT files of Model 1,
@@ -174,5 +194,9 @@ def inference_bundle(context: dg.AssetExecutionContext, config: DrumPipelineConf
                                      load_taxonomy(settings.taxonomy_path), sorting_thresholds, layout.bundle_dir)
     megabytes = bundle_megabytes(target)
     context.log.info(f"inference bundle in {target}: {megabytes:.1f} MB")
-    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(target)),
+    # its data version is what it was built from: the packs are classified again when, and only when, that
+    # changed (a run setting such as the accurate mode changes the models, not the inputs' versions)
+    built_from = hashlib.sha256(json.dumps(sources, sort_keys=True).encode()).hexdigest()[:24]
+    return dg.MaterializeResult(data_version=dg.DataVersion(built_from),
+                                metadata={"path": dg.MetadataValue.path(str(target)),
                                           "megabytes": dg.MetadataValue.float(round(megabytes, 2))})

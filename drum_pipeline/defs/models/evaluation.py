@@ -16,6 +16,7 @@ from drum_pipeline.defs.models.assets import (
     MODEL_INPUTS,
     descriptor_model,
     drum_detector,
+    embedding_model,
     model1,
     model2_classifier,
     taxonomy_classes,
@@ -34,6 +35,7 @@ from drum_pipeline.models.evaluation import (
     write_reports,
 )
 from drum_pipeline.models.inference import calibrated_candidates, load_model_set
+from drum_pipeline.models.networks import embedding_matrix
 from drum_pipeline.models.store import DEPLOYED, ModelMismatchError
 
 GATE_TOLERANCE = 0.02  # the ensemble's macro-F1 may be this much below the deployed one's (95% bound of the drop)
@@ -58,10 +60,11 @@ def _corrected_files(spectrograms: pd.DataFrame, corrections_path, classes: list
     logmel = feature_matrix(table, "logmel", params)
     mfcc = mfcc_from_logmel(logmel, params.n_mfcc)
     duration = table["duration"].to_numpy(np.float32)
+    embedding = embedding_matrix(table)
     names = np.array(classes)
-    after = list(names[candidates.predict(mfcc, logmel, duration)["ensemble"].argmax(axis=1)])
+    after = list(names[candidates.predict(mfcc, logmel, duration, embedding=embedding)["ensemble"].argmax(axis=1)])
     if deployed is not None:
-        before = list(names[deployed.predict(mfcc, logmel, duration)["ensemble"].argmax(axis=1)])
+        before = list(names[deployed.predict(mfcc, logmel, duration, embedding=embedding)["ensemble"].argmax(axis=1)])
     else:
         model_label = read_corrections(corrections_path).set_index("sha256")["model_label"]
         before = [model_label.get(sha, "") for sha in table["sha256"]]
@@ -70,7 +73,8 @@ def _corrected_files(spectrograms: pd.DataFrame, corrections_path, classes: list
 
 @dg.asset(
     code_version="10",
-    **{**MODEL_INPUTS, "deps": ["taxonomy", model1, model2_classifier, drum_detector, descriptor_model]},
+    **{**MODEL_INPUTS, "deps": ["taxonomy", model1, model2_classifier, drum_detector, descriptor_model,
+                                    embedding_model]},
     check_specs=[
         *(dg.AssetCheckSpec(name, asset="evaluation_report", blocking=True) for name in DEPLOYMENT_CHECKS),
         dg.AssetCheckSpec("models_beat_baseline", asset="evaluation_report"),
@@ -97,7 +101,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
     candidates = calibrated_candidates(models_dir, classes, params, val)
     every = synthetic_split(load_taxonomy(settings.taxonomy_path).fine_to_class, classes,
                             EVALUATION_RENDERS_PER_VOICE, params, settings.seed, stream=EVALUATION_STREAM)
-    probabilities = candidates.predict(test.mfcc(params), test.logmel, test.duration)
+    probabilities = candidates.predict_split(test)
     every_probabilities = candidates.predict(every.mfcc(params), every.logmel, every.duration)
     # The baseline learns from the library's files; the same baseline given the synthesized drums
     # the models learn from too is reported beside it, for a like-for-like comparison.
@@ -105,17 +109,22 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
         baseline = train_baseline(train, params, settings.seed)
         probabilities[name] = baseline_probabilities(baseline, test.mfcc(params), len(classes))
         every_probabilities[name] = baseline_probabilities(baseline, every.mfcc(params), len(classes))
-    names = tuple(name for name in ("baseline", "baseline_synthetic", "model1", "model2", "descriptors", "ensemble")
+    names = tuple(name for name in ("baseline", "baseline_synthetic", "model1", "model2", "descriptors", "embedding",
+                                    "ensemble")
                   if name in probabilities)
     results = {name: evaluate(test.y, probabilities[name], classes) for name in names}
-    every_voice = {name: evaluate(every.y, every_probabilities[name], classes) for name in names}
+    # synthesized renders have no embedding: the accurate mode's member is left out of that comparison
+    every_voice = {name: evaluate(every.y, every_probabilities[name], classes) for name in names
+                   if name in every_probabilities}
 
     deployed = None
     try:
         deployed = load_model_set(models_dir, classes, params, stage=DEPLOYED)
-        # The deployed trees were refit on this test split too: compared with the candidate's, which were not.
-        comparable = replace(deployed, descriptor_model=candidates.descriptor_model)
-        deployed_probabilities = comparable.predict(test.mfcc(params), test.logmel, test.duration)
+        # The deployed trees (and embedding member) were refit on this test split too: compared with the
+        # candidate's, which were not.
+        comparable = replace(deployed, descriptor_model=candidates.descriptor_model,
+                             embedding_model=candidates.embedding_model)
+        deployed_probabilities = comparable.predict_split(test)
         deployed_f1 = evaluate(test.y, deployed_probabilities["ensemble"], classes)["macro_f1"]
         drop_bound = macro_f1_drop_bound(test.y, probabilities["ensemble"].argmax(axis=1),
                                          deployed_probabilities["ensemble"].argmax(axis=1), len(classes))
@@ -153,7 +162,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
                     "synthetic_per_label": settings.training_config().synthetic_per_label,
                     "temperatures": candidates.temperatures, "min_macro_f1": floor}
     voices = voice_recall(test.y, {name: probabilities[name] for name in names}, test.fine)
-    every_voice_table = voice_recall(every.y, {name: every_probabilities[name] for name in names}, every.fine)
+    every_voice_table = voice_recall(every.y, {name: every_probabilities[name] for name in every_voice}, every.fine)
     write_atomic(settings.layout.reports_dir / "corrected_files.json",
                  lambda tmp: corrected.to_json(tmp, orient="records", indent=1))
     pngs = write_reports(settings.layout.reports_dir, results, classes, context_info, voices, every_voice,
