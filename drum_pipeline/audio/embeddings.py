@@ -38,7 +38,7 @@ class EmbeddingUnavailable(RuntimeError):
 class SoundEmbedder:
     """aisfx's embedding network on the CPU, loaded once."""
 
-    def __init__(self, threads: int | None = None):
+    def __init__(self):
         try:
             import torch
             from aisfx import inference
@@ -46,8 +46,6 @@ class SoundEmbedder:
             raise EmbeddingUnavailable(f"the accurate mode needs aisfx and torch ({exc}): {INSTALL_HINT}") from None
         from numpy._core.multiarray import scalar
 
-        if threads:
-            torch.set_num_threads(threads)
         # the checkpoint holds two numpy objects, by their numpy-1 names: allow-listed for torch's safe loader
         torch.serialization.add_safe_globals([(scalar, "numpy.core.multiarray.scalar"), np.dtype,
                                               *(type(np.dtype(kind)) for kind in ("int64", "float64"))])

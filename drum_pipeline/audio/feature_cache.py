@@ -71,13 +71,17 @@ class FeatureCache:
         """Which of `hashes` are cached (features or an error)."""
         return {row[0] for row in self._select("sha256", hashes)}
 
-    def _select(self, columns: str, hashes: Iterable[str]) -> Iterator[tuple]:
-        """Rows of `columns` for the distinct `hashes`, queried in chunks under SQLite's variable limit."""
+    def _select(self, columns: str, hashes: Iterable[str], table: str = "features", model: str | None = None
+                ) -> Iterator[tuple]:
+        """Rows of `columns` of `table` for the distinct `hashes` (and embeddings of `model`), queried in
+        chunks under SQLite's variable limit."""
         wanted = list(dict.fromkeys(hashes))
+        by_model, model_args = ("model = ? AND ", [model]) if model else ("", [])
         for start in range(0, len(wanted), 900):
             chunk = wanted[start : start + 900]
             yield from self._db.execute(
-                f"SELECT {columns} FROM features WHERE sha256 IN ({','.join('?' * len(chunk))})", chunk)
+                f"SELECT {columns} FROM {table} WHERE {by_model}sha256 IN ({','.join('?' * len(chunk))})",
+                [*model_args, *chunk])
 
     def put(self, records: list[FeatureRecord]) -> None:
         self._db.executemany(
@@ -94,18 +98,12 @@ class FeatureCache:
                                 _array(logmel, (p.n_mels, p.n_frames)), json.loads(stats))
 
     def embedded(self, hashes: Iterable[str], model: str = EMBEDDING_NAME) -> set[str]:
-        """Which of `hashes` have a cached embedding of `model`."""
-        return set(self.embeddings(hashes, model))
+        """Which of `hashes` have a cached embedding of `model` (the vectors are not read)."""
+        return {row[0] for row in self._select("sha256", hashes, "embeddings", model)}
 
     def embeddings(self, hashes: Iterable[str], model: str = EMBEDDING_NAME) -> dict[str, np.ndarray]:
         """The cached embeddings (float32) of `hashes` by `model`; those not cached are left out."""
-        wanted, out = list(dict.fromkeys(hashes)), {}
-        for start in range(0, len(wanted), 900):
-            chunk = wanted[start : start + 900]
-            rows = self._db.execute(f"SELECT sha256, vector FROM embeddings WHERE model = ? AND sha256 IN "
-                                    f"({','.join('?' * len(chunk))})", [model, *chunk])
-            out.update((sha, np.frombuffer(vector, np.float16).astype(np.float32)) for sha, vector in rows)
-        return out
+        return {sha: _array(vector, (-1,)) for sha, vector in self._select("sha256, vector", hashes, "embeddings", model)}
 
     def put_embeddings(self, vectors: dict[str, np.ndarray], model: str = EMBEDDING_NAME) -> None:
         self._db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)",
@@ -126,7 +124,7 @@ def _blob(array: np.ndarray | None) -> bytes | None:
     return None if array is None else np.asarray(array, dtype=np.float16).tobytes()
 
 
-def _array(blob: bytes | None, shape: tuple[int, int]) -> np.ndarray | None:
+def _array(blob: bytes | None, shape: tuple[int, ...]) -> np.ndarray | None:
     return None if blob is None else np.frombuffer(blob, dtype=np.float16).reshape(shape).astype(np.float32)
 
 

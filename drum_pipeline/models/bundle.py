@@ -35,6 +35,7 @@ from drum_pipeline.models.store import (
     load_model,
     model_dir,
     staged_dir,
+    write_labels,
 )
 
 BUNDLE_FORMAT = 2  # 2: the trees as arrays (trees.npz), not scikit-learn pickles
@@ -113,8 +114,7 @@ def export_bundle(models: ModelSet, reference: Reference, params: FeatureParams,
         if models.embedding_model is not None:  # the accurate mode's member, as arrays
             (staging / EMBEDDING_MODEL).mkdir()
             models.embedding_model.write(staging / EMBEDDING_MODEL / LOGISTIC_FILE)
-            (staging / EMBEDDING_MODEL / "labels.json").write_text(json.dumps(
-                {"model": EMBEDDING_MODEL, "classes": list(models.classes), "feature_params": params.digest()}))
+            write_labels(staging / EMBEDDING_MODEL, EMBEDDING_MODEL, models.classes, params)
         for model, file in ((models.model1, MODEL_FILES["model1"]), (models.model2, MODEL_FILES["model2_classifier"]),
                             (models.encoder, MODEL_FILES["model2_encoder"])):
             converter = tf.lite.TFLiteConverter.from_keras_model(model)  # float32: no quantisation

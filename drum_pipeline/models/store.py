@@ -23,10 +23,11 @@ from pathlib import Path
 import joblib
 
 from drum_pipeline.audio.features import FeatureParams
+from drum_pipeline.models.embedding_member import LOGISTIC_FILE, EmbeddingClassifier
 
 CANDIDATE, DEPLOYED = "candidate", "deployed"
 # Keras; trees and the embedding member exported for the bundle; scikit-learn (and the member, in the store)
-MODEL_FILE_NAMES = ("model.keras", "trees.npz", "logistic.npz", "model.joblib")
+MODEL_FILE_NAMES = ("model.keras", "trees.npz", LOGISTIC_FILE, "model.joblib")
 
 
 class ModelMismatchError(ValueError):
@@ -46,9 +47,14 @@ def save_model(models_root: Path, name: str, model, classes: list[str], params: 
             model.save(staging / "model.keras")
         else:
             joblib.dump(model, staging / "model.joblib")
-        mapping = {"model": name, "classes": list(classes), "feature_params": params.digest(), **meta}
-        (staging / "labels.json").write_text(json.dumps(mapping, indent=2))
+        write_labels(staging, name, classes, params, **meta)
     return target
+
+
+def write_labels(folder: Path, name: str, classes: list[str], params: FeatureParams, **meta) -> None:
+    """A model folder's labels.json: its name, the classes in output order and the feature parameters' digest."""
+    mapping = {"model": name, "classes": list(classes), "feature_params": params.digest(), **meta}
+    (Path(folder) / "labels.json").write_text(json.dumps(mapping, indent=2))
 
 
 def update_meta(models_root: Path, name: str, stage: str = CANDIDATE, **meta) -> None:
@@ -126,9 +132,7 @@ def load_model(folder: Path, classes: list[str], params: FeatureParams, for_trai
 def _load_file(path: str, mtime_ns: int):
     if path.endswith(".joblib"):
         return joblib.load(path)
-    if path.endswith("logistic.npz"):
-        from drum_pipeline.models.embedding_member import EmbeddingClassifier
-
+    if path.endswith(LOGISTIC_FILE):
         return EmbeddingClassifier.load(path)
     if path.endswith(".npz"):
         from drum_pipeline.models.descriptors import ExportedTrees

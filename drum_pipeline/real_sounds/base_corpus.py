@@ -98,12 +98,12 @@ def load_base_corpus(params: FeatureParams, exclude: tuple[str, ...] = (), path:
 def write_embeddings(corpus_dir: Path, truth: pd.DataFrame, cache_dir: Path, path: Path = EMBEDDINGS_PATH) -> int:
     """Embed every corpus file the truth lists (cached in `cache_dir`) and write them to `path`."""
     from drum_pipeline.audio.embeddings import EMBEDDING_NAME, embed_missing
+    from drum_pipeline.progress import ProgressLog
 
     files = truth.drop_duplicates("sha256")
     with FeatureCache(cache_dir, FeatureParams()) as cache:
         embed_missing(((row.sha256, Path(corpus_dir) / row.path) for row in files.itertuples()), cache,
-                      progress=lambda done, total: print(f"embedded {done} of {total}", file=sys.stderr)
-                      if done % 320 == 0 or done == total else None)
+                      progress=ProgressLog(lambda line: print(line, file=sys.stderr), "embedding"))
         vectors = cache.embeddings(files["sha256"])
     table = pa.table({"sha256": list(vectors), "embedding": [np.asarray(v, np.float16).tobytes() for v in vectors.values()]})
     pq.write_table(table.replace_schema_metadata({b"embedding": EMBEDDING_NAME.encode()}), path,

@@ -102,7 +102,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: DrumPipelineCon
     every = synthetic_split(load_taxonomy(settings.taxonomy_path).fine_to_class, classes,
                             EVALUATION_RENDERS_PER_VOICE, params, settings.seed, stream=EVALUATION_STREAM)
     probabilities = candidates.predict_split(test)
-    every_probabilities = candidates.predict(every.mfcc(params), every.logmel, every.duration)
+    every_probabilities = candidates.predict_split(every)
     # The baseline learns from the library's files; the same baseline given the synthesized drums
     # the models learn from too is reported beside it, for a like-for-like comparison.
     for name, train in (("baseline", data["train_library"]), ("baseline_synthetic", data["train"])):
