@@ -51,11 +51,10 @@ def base_weight(library_drums: int, corpus_drums: int) -> float:
 
 
 def library_non_drums(label_extraction: pd.DataFrame, library_dir, cache_dir, params: FeatureParams,
-                      base: pd.DataFrame | None = None, embed: bool = False):
+                      base: pd.DataFrame | None = None):
     """The library's non-drum files as (train, val) SplitData with durations (features from the
-    cache), with the base corpus's non-drums of each split when `base` is given; with their
-    embeddings when `embed` (the accurate mode)."""
-    from drum_pipeline.audio.embeddings import embedded_table
+    cache), with the base corpus's non-drums of each split when `base` is given. No embeddings:
+    the synthesized negatives they are checked beside have none (SplitData.plus would drop them)."""
     from drum_pipeline.audio.feature_cache import FeatureCache, extract_missing, feature_table
     from drum_pipeline.models.rejection import non_drum_split
 
@@ -63,10 +62,8 @@ def library_non_drums(label_extraction: pd.DataFrame, library_dir, cache_dir, pa
     with FeatureCache(cache_dir, params) as cache:
         extract_missing(((row.sha256, library_dir / row.path) for row in files.itertuples()), cache)
         table = feature_table(files, cache, "logmel")
-        if embed:
-            table = embedded_table(table, library_dir, cache)[0]
     if base is not None and len(base):
-        base = base if embed else base.drop(columns="embedding", errors="ignore")
+        base = base.drop(columns="embedding", errors="ignore")
         table = pd.concat([table, base[base["kind"] == "non_drum"]], ignore_index=True)
     table = table[table["error"] == ""]
     return tuple(_non_drum_data(table[table["split"] == split], params) for split in ("train", "val"))
@@ -74,10 +71,10 @@ def library_non_drums(label_extraction: pd.DataFrame, library_dir, cache_dir, pa
 
 def _non_drum_data(part: pd.DataFrame, params: FeatureParams):
     from drum_pipeline.audio.feature_cache import feature_matrix
-    from drum_pipeline.models.networks import SplitData, embedding_matrix
+    from drum_pipeline.models.networks import SplitData
 
     return SplitData(feature_matrix(part, "logmel", params), np.full(len(part), -1), part["path"].to_numpy(str),
-                     part["duration"].to_numpy(np.float32), embedding=embedding_matrix(part))
+                     part["duration"].to_numpy(np.float32))
 
 
 def taxonomy_classes(config: DrumPipelineConfig) -> list[str]:

@@ -69,7 +69,7 @@ def sorting_thresholds(context: dg.AssetExecutionContext, config: DrumPipelineCo
                                     settings.keep_share, groups=from_library)
 
     _, library_others = library_non_drums(label_extraction, settings.library_dir, settings.layout.cache_dir, params,
-                                          base_corpus, embed=settings.accurate)
+                                          base_corpus)
     others = library_others.plus(synthetic_negatives(20, params, settings.seed, stream=EVALUATION_STREAM))
     others_scores = drum_scores(detector, others.logmel, others.duration, params)
 
@@ -157,7 +157,8 @@ def deployed_models(context: dg.AssetExecutionContext, config: DrumPipelineConfi
     for name, temperature in sorting_thresholds["temperatures"].items():
         update_meta(models_dir, name, temperature=temperature)
     accurate = model_dir(models_dir, EMBEDDING_MODEL).is_dir()  # the embedding_model asset's candidate
-    promote(models_dir, DEPLOYED_MODELS + ([EMBEDDING_MODEL] if accurate else []))
+    deployed = DEPLOYED_MODELS + ([EMBEDDING_MODEL] if accurate else [])
+    promote(models_dir, deployed)
     refit_on = "every real drum (the library's splits and the base corpus)"
     # deployed only: the candidate keeps the train split's trees, so an evaluation run again never scores its training data
     save_model(models_dir, "descriptor_model", trees, classes, params, stage=DEPLOYED, train_files=len(every.y),
@@ -171,7 +172,7 @@ def deployed_models(context: dg.AssetExecutionContext, config: DrumPipelineConfi
     context.log.info("the candidates passed the checks and are deployed")
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(model_dir(models_dir, "", "deployed"))),
-        "models": ", ".join(DEPLOYED_MODELS + ([EMBEDDING_MODEL] if accurate else [])),
+        "models": ", ".join(deployed),
         "descriptor_trees_refit_on": len(every.y),
         "temperatures": dg.MetadataValue.json(sorting_thresholds["temperatures"])})
 
