@@ -11,7 +11,6 @@ from drum_pipeline.models.rejection import (
     calibrate_sorting_rules,
     drum_scores,
     operating_curve,
-    sorted_mask,
     sorting_rules_from,
     threshold_keeping,
     train_drum_detector,
@@ -36,9 +35,7 @@ def test_thresholds_picked_on_one_half_keep_the_stated_share_of_the_other(share)
     scores, probabilities = rng.beta(5, 1.5, n), _probabilities(rng, n)
     half = np.arange(n) < n // 2
     rules = calibrate_sorting_rules(scores[half], {k: v[half] for k, v in probabilities.items()}, share)
-    kept = [unsorted_reason(rules, 0.5, scores[i], probabilities["ensemble"][i].max(),
-                            (CLASSES[probabilities["model1"][i].argmax()], probabilities["model1"][i].max()),
-                            (CLASSES[probabilities["model2"][i].argmax()], probabilities["model2"][i].max())) == ""
+    kept = [unsorted_reason(rules, 0.5, scores[i], probabilities["ensemble"][i].max()) == ""
             for i in np.flatnonzero(~half)]
     assert rules.drum_threshold > 0 and rules.confidence_threshold > 0
     assert abs(np.mean(kept) - share) < 0.02  # held out: the stated share, within sampling error
@@ -51,23 +48,15 @@ def test_a_threshold_keeps_its_share_even_from_few_scores():
     assert threshold_keeping(np.array([]), 0.9) == 0.0
 
 
-def test_two_confidently_disagreeing_models_give_the_reason_in_words():
-    rules = SortingRules(confidence_threshold=0.3)
-    reason = unsorted_reason(rules, 0.4, 0.9, 0.52, ("kick", 0.9), ("snare", 0.8))
-    assert reason == "models disagree: kick 0.90 vs snare 0.80"
-    assert unsorted_reason(rules, 0.4, 0.9, 0.52, ("kick", 0.9), ("snare", 0.45)) == ""  # one model unsure
-    assert unsorted_reason(rules, 0.4, 0.9, 0.52, ("kick", 0.9), ("snare", 0.65)) == ""  # not sure enough to doubt
-
-
 def test_reasons_never_print_a_value_equal_to_its_threshold():
     rules = SortingRules(confidence_threshold=0.5, drum_threshold=0.3)
-    assert unsorted_reason(rules, 0.4, 0.9, 0.4999, ("kick", 0.5), ("kick", 0.5)) == "low confidence (0.4999 under 0.5000)"
-    assert unsorted_reason(rules, 0.4, 0.12, 0.9, ("kick", 0.9), ("kick", 0.9)) == \
+    assert unsorted_reason(rules, 0.4, 0.9, 0.4999) == "low confidence (0.4999 under 0.5000)"
+    assert unsorted_reason(rules, 0.4, 0.12, 0.9) == \
         "not like a drum one-shot (drum score 0.12 under 0.30)"
-    assert unsorted_reason(rules, 7.25, 0.9, 0.9, ("kick", 0.9), ("kick", 0.9)) == "too long for a one-shot (7.2 s)"
-    assert unsorted_reason(rules, 0.4, float("nan"), 0.9, ("kick", 0.9), ("kick", 0.9)) == ""  # no detector yet
+    assert unsorted_reason(rules, 7.25, 0.9, 0.9) == "too long for a one-shot (7.2 s)"
+    assert unsorted_reason(rules, 0.4, float("nan"), 0.9) == ""  # no detector yet
     near_one = SortingRules(drum_threshold=0.9994)  # a threshold short of 1 never prints as 1.00
-    assert unsorted_reason(near_one, 0.4, 0.85, 0.9, ("kick", 0.9), ("kick", 0.9)) == \
+    assert unsorted_reason(near_one, 0.4, 0.85, 0.9) == \
         "not like a drum one-shot (drum score 0.850 under 0.999)"
 
 
@@ -120,12 +109,12 @@ def test_a_long_single_decaying_hit_is_a_one_shot_and_a_loop_or_pad_is_not():
     hits = {name: one_decaying_hit(np.asarray(sound[: 4 * 22050], np.float32), 22050)
             for name, sound in _long_sounds().items()}
     assert hits == {"crash": True, "loop": False, "slow loop": False, "pad": False}
-    rules, sure = SortingRules(), ("cymbal", 0.9)
-    assert unsorted_reason(rules, 8.0, 0.9, 0.9, sure, sure, single_hit=hits["crash"]) == ""
-    assert unsorted_reason(rules, 8.0, 0.9, 0.9, sure, sure, single_hit=hits["loop"]) == \
+    rules = SortingRules()
+    assert unsorted_reason(rules, 8.0, 0.9, 0.9, single_hit=hits["crash"]) == ""
+    assert unsorted_reason(rules, 8.0, 0.9, 0.9, single_hit=hits["loop"]) == \
         "too long for a one-shot (8.0 s, not one decaying hit)"
-    assert unsorted_reason(rules, 45.0, 0.9, 0.9, sure, sure, single_hit=True) == "too long for a one-shot (45.0 s)"
-    assert unsorted_reason(rules, 8.0, 0.9, 0.9, sure, sure) == "too long for a one-shot (8.0 s)"  # not known
+    assert unsorted_reason(rules, 45.0, 0.9, 0.9, single_hit=True) == "too long for a one-shot (45.0 s)"
+    assert unsorted_reason(rules, 8.0, 0.9, 0.9) == "too long for a one-shot (8.0 s)"  # not known
 
 
 def test_the_curation_keeps_a_long_crash_and_drops_a_long_loop(tmp_path):
@@ -149,5 +138,7 @@ def test_thresholds_keep_the_share_of_every_group_of_held_out_drums():
     assert np.mean(real >= alone.drum_threshold) < 0.3  # the pooled quantile fails most real drums
     grouped = calibrate_sorting_rules(scores, probabilities, 0.95, groups=groups)
     assert np.mean(real >= grouped.drum_threshold) >= 0.97
-    kept = sorted_mask(grouped, None, scores, probabilities)
+    kept = [unsorted_reason(grouped, 0.5, score, confidence) == ""
+            for score, confidence in zip(scores, probabilities["ensemble"].max(axis=1), strict=True)]
+    kept = np.array(kept)
     assert kept[3000:].mean() >= 0.94 and kept[:3000].mean() >= 0.94

@@ -94,3 +94,18 @@ def test_the_summary_says_how_many_more_are_doubtful():
     assert review_summary_line(pd.DataFrame({"path": range(120)})) == expected
     assert review_summary_line(pd.DataFrame({"path": range(3)})) == "3 doubtful files worth a look"
     assert review_summary_line(pd.DataFrame({"path": range(1)})) == "1 doubtful file worth a look"
+
+
+def test_confidently_disagreeing_models_leave_a_file_sorted_and_in_the_queue(tmp_path):
+    from drum_pipeline.models.rejection import sorted_label
+
+    rows, _ = _rows(3, seed=5)
+    rows = rows.assign(name_label="", label_source="sound")
+    rows.loc[0, ["predicted_label", "model1_label", "model2_label"]] = ["cymbal", "cymbal", "hihat"]
+    rows.loc[0, ["confidence", "model1_confidence", "model2_confidence", "drum_score"]] = [0.6, 0.93, 0.9, 0.99]
+    rules = SortingRules(confidence_threshold=0.4, drum_threshold=0.1)
+    label, _, reason, source = sorted_label(rows.iloc[0].to_dict(), rules)
+    assert (label, reason, source) == ("cymbal", "", "sound")  # the ensemble decides; the CNNs' doubt is for review
+    rows.loc[0, ["label", "reason"]] = [label, reason]
+    queued = review_queue(rows, tmp_path, rules).set_index("path")
+    assert "models disagree" in queued.loc["P/0.wav", "why"]

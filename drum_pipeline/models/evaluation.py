@@ -135,7 +135,6 @@ def rejection_markdown(rejection: dict) -> str:
         f"Thresholds picked on the validation split's drums to keep {rejection['keep_share']:.0%} of them sorted:",
         "",
         f"- drum detector: score under {rules['drum_threshold']:.3f} is not a drum one-shot",
-        f"- models disagree: both at least {rules['disagree_confidence']:.2f} sure of different classes",
         f"- ensemble confidence under {rules['confidence_threshold']:.3f}",
         f"- longer than {rules['max_one_shot_seconds']:g} s",
         "",

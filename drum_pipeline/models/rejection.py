@@ -88,9 +88,10 @@ class SortingRules:
 
     confidence_threshold: float = 0.0  # the ensemble's confidence under it: unsorted
     drum_threshold: float = 0.0  # the drum detector's score under it: not a drum one-shot
-    # both models at least this sure of different classes: unsorted. 0.7, not 0.6: on the real-sound
-    # benchmark the ensemble was right on most drums the models disagreed on at 0.6-0.7 (final F1 by
-    # sound 0.757 -> 0.768 pooled over the nine recorded folds, 0.6 points fewer non-drums rejected)
+    # a file sorted by its name whose sound is at least this sure of another class goes to review
+    # (archive/reports.review_queue). Two CNNs this sure of different classes no longer send a file to
+    # unsorted: on the real-sound benchmark the ensemble was right on all 3 drums that rule unsorted
+    # (2 of them cymbals), and it caught 3 of 981 non-drums. Such a file is sorted, and in the review queue.
     disagree_confidence: float = 0.7
     max_one_shot_seconds: float = 6.0  # longer files are loops or phrases (unsorted), unless one decaying hit
     max_ring_seconds: float = 30.0  # no cymbal or gong rings longer: unsorted whatever the window shows
@@ -110,17 +111,15 @@ def length_problem(rules: SortingRules, duration: float | None, single_hit: bool
 
 
 def unsorted_reason(rules: SortingRules, duration: float | None, drum_score: float | None, confidence: float,
-                    model1: tuple[str, float], model2: tuple[str, float], single_hit: bool | None = None) -> str:
-    """Why a classified file goes to unsorted ('' when it does not); the models are (label,
-    confidence); `single_hit`: whether its window holds one decaying hit (single_hits), None if not known."""
+                    single_hit: bool | None = None) -> str:
+    """Why a classified file goes to unsorted ('' when it does not), from its duration, drum score
+    and the ensemble's confidence; `single_hit`: whether its window holds one decaying hit
+    (single_hits), None if not known."""
     too_long = length_problem(rules, duration, single_hit)
     if too_long:
         return too_long
     if drum_score is not None and drum_score == drum_score and drum_score < rules.drum_threshold:
         return f"not like a drum one-shot (drum score {_under(drum_score, rules.drum_threshold)})"
-    (label1, confidence1), (label2, confidence2) = model1, model2
-    if label1 != label2 and min(confidence1, confidence2) >= rules.disagree_confidence:
-        return f"models disagree: {label1} {confidence1:.2f} vs {label2} {confidence2:.2f}"
     if confidence < rules.confidence_threshold:
         return f"low confidence ({_under(confidence, rules.confidence_threshold)})"
     return ""
@@ -136,17 +135,6 @@ def _under(value: float, threshold: float) -> str:
     return f"{value:.{digits}f} under {threshold:.{digits}f}"
 
 
-def sorted_mask(rules: SortingRules, duration: np.ndarray | None, drum_scores: np.ndarray,
-                probabilities: dict[str, np.ndarray]) -> np.ndarray:
-    """Which of N classified sounds stay sorted under `rules` (unsorted_reason gives ''), from their
-    durations (None: not known), drum scores and the probabilities of model1, model2 and the ensemble."""
-    p1, p2, ensemble = probabilities["model1"], probabilities["model2"], probabilities["ensemble"]
-    return np.array([unsorted_reason(rules, None if duration is None else float(duration[i]), float(drum_scores[i]),
-                                     float(ensemble[i].max()), (int(p1[i].argmax()), float(p1[i].max())),
-                                     (int(p2[i].argmax()), float(p2[i].max()))) == ""
-                     for i in range(len(ensemble))], dtype=bool)
-
-
 # Held-out drums that all score near 1 (synthesized ones) once gave 0.9994, a threshold real drums
 # can hardly pass; on real held-out sounds the benchmark's folds picked 0.03 to 0.68.
 MAX_DRUM_THRESHOLD = 0.9
@@ -155,17 +143,16 @@ MAX_DRUM_THRESHOLD = 0.9
 def calibrate_sorting_rules(drum_scores: np.ndarray, probabilities: dict[str, np.ndarray], keep_share: float,
                             base: SortingRules = SortingRules(), groups: np.ndarray | None = None) -> SortingRules:
     """Thresholds picked on held-out drums (one-shots by construction) so that `keep_share` of them
-    is sorted: half of what may go is left to the drum detector, the rest to the models' doubt
-    (disagreement first, then the confidence threshold). With `groups` (one name per drum: the
-    library's, the base corpus's), each threshold keeps that share of every group, so that a
-    group of easy drums (a synthesized demo library) does not set a threshold the real ones fail.
-    The detector's threshold is never over MAX_DRUM_THRESHOLD."""
+    is sorted: half of what may go is left to the drum detector, the rest to the ensemble's
+    confidence (`probabilities["ensemble"]`). With `groups` (one name per drum: the library's, the
+    base corpus's), each threshold keeps that share of every group, so that a group of easy drums
+    (a synthesized demo library) does not set a threshold the real ones fail. The detector's
+    threshold is never over MAX_DRUM_THRESHOLD."""
     groups = np.zeros(len(drum_scores), int) if groups is None else np.asarray(groups)
     members = [groups == group for group in np.unique(groups)]
     drum_threshold = min([threshold_keeping(drum_scores[m], 1 - (1 - keep_share) / 2) for m in members]
                          + [MAX_DRUM_THRESHOLD])
-    remaining = sorted_mask(replace(base, drum_threshold=drum_threshold, confidence_threshold=0.0), None,
-                            drum_scores, probabilities)
+    remaining = drum_scores >= drum_threshold
     confidence = probabilities["ensemble"].max(axis=1)
     thresholds = [threshold_keeping(confidence[m & remaining], min(1.0, keep_share * m.sum() / (m & remaining).sum()))
                   for m in members if (m & remaining).any()]
@@ -205,7 +192,7 @@ def sorted_label(row, rules: SortingRules) -> tuple[str, str, str, str]:
     - a name of non-drum material: `unsorted`, with the name's rule as the reason (`name`);
     - a name that claims a class: that class, unless the sound is no usable signal or the drum
       detector rules it out even with the name's odds (named_drum_threshold) (`name`); the
-      sound's doubts, disagreement and length do not overrule it;
+      sound's doubts and length do not overrule it;
     - otherwise (no informative name, or `rules.use_names` False): the sound (`sound`), as reason_of says.
 
     An unsorted file keeps the fine label its sound is nearest to.
@@ -235,7 +222,6 @@ def reason_of(row, rules: SortingRules) -> str:
     single_hit = get("single_hit")
     return signal_problem(get("duration"), get("peak"), rules) or unsorted_reason(
         rules, get("duration"), get("drum_score"), get("confidence"),
-        (get("model1_label"), get("model1_confidence")), (get("model2_label"), get("model2_confidence")),
         bool(single_hit) if isinstance(single_hit, bool | np.bool_) else None)  # None, NaN or NA: not known
 
 

@@ -77,8 +77,8 @@ with warnings.catch_warnings():
         """Every file of one pack: content hash, duplicates (pointing at the earlier file), the
         ensemble's label and fine label with confidence, each model's prediction, the folder's own
         claim and whether the audio agrees, the maker, and errors. Too long for a one-shot, not like a
-        drum one-shot (the drum detector), the models confidently disagreeing, or under the calibrated
-        confidence threshold, the label is `unsorted`, with the reason."""
+        drum one-shot (the drum detector), or under the calibrated confidence threshold, the label is
+        `unsorted`, with the reason."""
         settings = config.settings()
         classifier = load_classifier(settings.layout.bundle_dir, load_taxonomy(settings.taxonomy_path))
         rules = settings.sorting_rules(sorting_thresholds)
