@@ -21,22 +21,22 @@ from drum_pipeline.models.synthetic import EVALUATION_STREAM, synthetic_negative
 CLASSES = ["kick", "snare", "hihat", "tom", "cymbal", "percussion"]
 
 
-def _probabilities(rng, n, agree_share=0.9):
-    """Model 1, Model 2 and ensemble probabilities of n files; the models agree on about agree_share."""
+def _ensemble_confidence(rng, n, agree_share=0.9):
+    """The ensemble's confidence on n files: its top probability, the mean of two members'
+    probabilities that agree on about agree_share."""
     p1 = rng.dirichlet(np.full(len(CLASSES), 0.3), n)
     p2 = np.where(rng.random((n, 1)) < agree_share, p1, rng.dirichlet(np.full(len(CLASSES), 0.3), n))
-    return {"model1": p1, "model2": p2, "ensemble": (p1 + p2) / 2}
+    return ((p1 + p2) / 2).max(axis=1)
 
 
 @pytest.mark.parametrize("share", [0.9, 0.95])
 def test_thresholds_picked_on_one_half_keep_the_stated_share_of_the_other(share):
     rng = np.random.default_rng(3)
     n = 4000
-    scores, probabilities = rng.beta(5, 1.5, n), _probabilities(rng, n)
+    scores, confidence = rng.beta(5, 1.5, n), _ensemble_confidence(rng, n)
     half = np.arange(n) < n // 2
-    rules = calibrate_sorting_rules(scores[half], {k: v[half] for k, v in probabilities.items()}, share)
-    kept = [unsorted_reason(rules, 0.5, scores[i], probabilities["ensemble"][i].max()) == ""
-            for i in np.flatnonzero(~half)]
+    rules = calibrate_sorting_rules(scores[half], confidence[half], share)
+    kept = [unsorted_reason(rules, 0.5, scores[i], confidence[i]) == "" for i in np.flatnonzero(~half)]
     assert rules.drum_threshold > 0 and rules.confidence_threshold > 0
     assert abs(np.mean(kept) - share) < 0.02  # held out: the stated share, within sampling error
 
@@ -133,12 +133,11 @@ def test_thresholds_keep_the_share_of_every_group_of_held_out_drums():
     rng = np.random.default_rng(8)
     easy, real = rng.uniform(0.999, 1.0, 3000), rng.beta(4, 2, 100)  # synthesized drums all near 1, real ones not
     scores, groups = np.concatenate([easy, real]), np.r_[np.zeros(3000), np.ones(100)]
-    probabilities = _probabilities(rng, len(scores), agree_share=1.0)
-    alone = calibrate_sorting_rules(scores, probabilities, 0.95)
+    confidence = _ensemble_confidence(rng, len(scores), agree_share=1.0)
+    alone = calibrate_sorting_rules(scores, confidence, 0.95)
     assert np.mean(real >= alone.drum_threshold) < 0.3  # the pooled quantile fails most real drums
-    grouped = calibrate_sorting_rules(scores, probabilities, 0.95, groups=groups)
+    grouped = calibrate_sorting_rules(scores, confidence, 0.95, groups=groups)
     assert np.mean(real >= grouped.drum_threshold) >= 0.97
-    kept = [unsorted_reason(grouped, 0.5, score, confidence) == ""
-            for score, confidence in zip(scores, probabilities["ensemble"].max(axis=1), strict=True)]
-    kept = np.array(kept)
+    kept = np.array([unsorted_reason(grouped, 0.5, score, sure) == ""
+                     for score, sure in zip(scores, confidence, strict=True)])
     assert kept[3000:].mean() >= 0.94 and kept[:3000].mean() >= 0.94

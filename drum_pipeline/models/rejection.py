@@ -140,11 +140,11 @@ def _under(value: float, threshold: float) -> str:
 MAX_DRUM_THRESHOLD = 0.9
 
 
-def calibrate_sorting_rules(drum_scores: np.ndarray, probabilities: dict[str, np.ndarray], keep_share: float,
+def calibrate_sorting_rules(drum_scores: np.ndarray, confidence: np.ndarray, keep_share: float,
                             base: SortingRules = SortingRules(), groups: np.ndarray | None = None) -> SortingRules:
     """Thresholds picked on held-out drums (one-shots by construction) so that `keep_share` of them
     is sorted: half of what may go is left to the drum detector, the rest to the ensemble's
-    confidence (`probabilities["ensemble"]`). With `groups` (one name per drum: the library's, the
+    `confidence` (its top probability). With `groups` (one name per drum: the library's, the
     base corpus's), each threshold keeps that share of every group, so that a group of easy drums
     (a synthesized demo library) does not set a threshold the real ones fail. The detector's
     threshold is never over MAX_DRUM_THRESHOLD."""
@@ -153,7 +153,6 @@ def calibrate_sorting_rules(drum_scores: np.ndarray, probabilities: dict[str, np
     drum_threshold = min([threshold_keeping(drum_scores[m], 1 - (1 - keep_share) / 2) for m in members]
                          + [MAX_DRUM_THRESHOLD])
     remaining = drum_scores >= drum_threshold
-    confidence = probabilities["ensemble"].max(axis=1)
     thresholds = [threshold_keeping(confidence[m & remaining], min(1.0, keep_share * m.sum() / (m & remaining).sum()))
                   for m in members if (m & remaining).any()]
     return replace(base, drum_threshold=round(drum_threshold, 6), confidence_threshold=round(min(thresholds or [0.0]), 6))

@@ -63,7 +63,6 @@ def library_non_drums(label_extraction: pd.DataFrame, library_dir, cache_dir, pa
         extract_missing(((row.sha256, library_dir / row.path) for row in files.itertuples()), cache)
         table = feature_table(files, cache, "logmel")
     if base is not None and len(base):
-        base = base.drop(columns="embedding", errors="ignore")
         table = pd.concat([table, base[base["kind"] == "non_drum"]], ignore_index=True)
     table = table[table["error"] == ""]
     return tuple(_non_drum_data(table[table["split"] == split], params) for split in ("train", "val"))

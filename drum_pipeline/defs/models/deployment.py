@@ -65,7 +65,8 @@ def sorting_thresholds(context: dg.AssetExecutionContext, config: DrumPipelineCo
     if not from_library.all():
         val_scores[~from_library] = out_of_source_drum_scores(settings, spectrogram_features, synthetic_drums,
                                                               label_extraction, base_corpus, classes, params)
-    rules = calibrate_sorting_rules(val_scores, candidates.predict_split(val),
+    val_probabilities = candidates.predict_split(val)
+    rules = calibrate_sorting_rules(val_scores, val_probabilities["ensemble"].max(axis=1),
                                     settings.keep_share, groups=from_library)
 
     _, library_others = library_non_drums(label_extraction, settings.library_dir, settings.layout.cache_dir, params,
@@ -75,9 +76,11 @@ def sorting_thresholds(context: dg.AssetExecutionContext, config: DrumPipelineCo
 
     reference = build_reference(candidates, spectrogram_features, params)
 
-    def rows_of(split, scores) -> pd.DataFrame:
-        """The split as index rows, sorted by the rules, with the truth (`non_drum` for negatives)."""
-        predictions = prediction_columns(candidates.predict_split(split), classes)
+    def rows_of(split, scores, probabilities=None) -> pd.DataFrame:
+        """The split as index rows, sorted by the rules, with the truth (`non_drum` for negatives);
+        `probabilities`: the candidates' on the split, when the caller has them."""
+        probabilities = candidates.predict_split(split) if probabilities is None else probabilities
+        predictions = prediction_columns(probabilities, classes)
         _, novelty = reference.fine_labels_and_novelty(candidates.embed(split.logmel),
                                                        list(predictions["predicted_label"]))
         rows = sorted_rows(predictions, scores, novelty, split.duration, rules)
@@ -85,7 +88,7 @@ def sorting_thresholds(context: dg.AssetExecutionContext, config: DrumPipelineCo
 
     test_rows = rows_of(test, drum_scores(detector, test.logmel, test.duration, params))
     others_rows = rows_of(others, others_scores)
-    fit_rows = pd.concat([rows_of(val, val_scores), others_rows], ignore_index=True)
+    fit_rows = pd.concat([rows_of(val, val_scores, val_probabilities), others_rows], ignore_index=True)
     mistakes = fit_mistake_model(fit_rows, sort_is_wrong(fit_rows["label"], fit_rows["truth"]))
     test_wrong = sort_is_wrong(test_rows["label"], test_rows["truth"])
     rejection = {"rules": asdict(rules), "keep_share": settings.keep_share, "test_drums": int(len(test.y)),
