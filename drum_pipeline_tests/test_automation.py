@@ -53,6 +53,27 @@ def own_archive(trained, tmp_path):
     return own, tmp_path / "archive", instance
 
 
+def test_sensor_retrains_what_the_accurate_mode_changes_once_per_switch(own_archive):
+    from drum_pipeline.defs.automation.freshness import ACCURATE_MODE_ASSETS
+
+    config, _, instance = own_archive
+
+    def switch_runs(accurate: bool):
+        result = _tick(instance, DrumPipelineConfig(**{**config.model_dump(), "accurate": accurate}))
+        return [request for request in result.run_requests or [] if request.job_name == "drum_pipeline"]
+
+    assert switch_runs(True) == []  # never trained here: nothing to switch
+    instance.report_runless_asset_event(dg.AssetMaterialization("embedding_model", metadata={"used": False}))
+    assert switch_runs(False) == []
+    (switched,) = switch_runs(True)
+    assert {key.to_user_string() for key in switched.asset_selection} == set(ACCURATE_MODE_ASSETS)
+    assert [request.run_key for request in switch_runs(True)] == [switched.run_key]  # one run for the switch
+    instance.report_runless_asset_event(dg.AssetMaterialization("embedding_model", metadata={"used": True}))
+    assert switch_runs(True) == []  # retrained in the mode
+    (back,) = switch_runs(False)
+    assert back.run_key != switched.run_key
+
+
 def test_sensor_runs_exactly_what_changed(own_archive):
     config, archive, instance = own_archive
     first = _tick(instance, config)

@@ -27,11 +27,16 @@ CODE_VERSION_TAG = "dagster/code_version"
 INPUT_VERSION_TAG = "dagster/input_data_version/"
 
 
-def latest_materialization(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None = None):
-    """The latest materialization event of `key` (of its `partition`), or None."""
+def _latest_record(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None = None):
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None), limit=1).records
-    return records[0].asset_materialization if records else None
+    return records[0] if records else None
+
+
+def latest_materialization(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None = None):
+    """The latest materialization event of `key` (of its `partition`), or None."""
+    record = _latest_record(instance, key, partition)
+    return record.asset_materialization if record else None
 
 
 def current_data_version(instance: dg.DagsterInstance, key: dg.AssetKey) -> str | None:
@@ -88,6 +93,12 @@ def accurate_mode_changed(instance: dg.DagsterInstance, accurate: bool) -> list[
     if used is None or bool(used.value) == accurate:
         return []
     return [dg.AssetKey(name) for name in ACCURATE_MODE_ASSETS]
+
+
+def accurate_mode_run_key(instance: dg.DagsterInstance, accurate: bool) -> str:
+    """A run key for this switch of the accurate mode: one run for it, and a new one for the next switch."""
+    record = _latest_record(instance, dg.AssetKey("embedding_model"))
+    return f"accurate-{'on' if accurate else 'off'}-{record.storage_id if record else 0}"
 
 
 def recorded_fingerprint(instance: dg.DagsterInstance, pack: str, event=None) -> str | None:

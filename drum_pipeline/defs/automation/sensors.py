@@ -10,6 +10,8 @@ from drum_pipeline.archive.index import pack_fingerprints
 from drum_pipeline.audio.folders import fingerprint, scan_audio_files
 from drum_pipeline.defs.archive.assets import MAX_PACKS_PER_RUN
 from drum_pipeline.defs.automation.freshness import (
+    accurate_mode_changed,
+    accurate_mode_run_key,
     current_data_version,
     partition_spans,
     range_tags,
@@ -33,8 +35,9 @@ def pack_partition_requests(registered: list[str], packs) -> tuple[list[str], li
 
 
 def archive_sensor_evaluation(context: dg.SensorEvaluationContext, config: DrumPipelineConfig) -> dg.SensorResult:
-    """Watches the library and the archive by stat only, and the corrections file. A changed
-    library, or changed corrections, runs the main job (retraining with the corrected files); a
+    """Watches the library and the archive by stat only, the corrections file and the accurate
+    mode. A changed library, or changed corrections, runs the main job (retraining with the
+    corrected files); the accurate mode switched since the last training, the assets it changes; a
     new pack gets a partition and a run; a changed pack a run; a pack that left the archive loses
     its partition, and the rebuild drops its entries (its originals are not touched)."""
     settings = config.settings()
@@ -49,6 +52,10 @@ def archive_sensor_evaluation(context: dg.SensorEvaluationContext, config: DrumP
     corrected = corrections_version(settings.layout.corrections_path)
     if corrected != (current_data_version(context.instance, dg.AssetKey("corrections")) or "none") and not requests:
         requests.append(dg.RunRequest(job_name="drum_pipeline", run_key=f"corrections-{corrected}"))
+    switched = accurate_mode_changed(context.instance, settings.accurate)
+    if switched and not requests:  # what the mode changes; the automation sensor then updates what follows
+        requests.append(dg.RunRequest(job_name="drum_pipeline", asset_selection=switched,
+                                      run_key=accurate_mode_run_key(context.instance, settings.accurate)))
 
     new, gone, partition_requests = pack_partition_requests(registered, packs)
     # A pack is changed when its fingerprint differs from the one this sensor last requested a run
