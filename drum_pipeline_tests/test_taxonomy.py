@@ -29,7 +29,8 @@ NAMES = [
     ("Tabla Na", "tabla"), ("Timbales Hi", "timbale"), ("Cajon Thump", "cajon"), ("Shaker 3", "shaker"), ("Egg Shaker", "shaker"),
     ("Maracas", "maraca"), ("Cabasa", "cabasa"), ("Tambourine 2", "tambourine"), ("Tamb_01", "tambourine"),
     ("Triangle Open", "triangle"), ("Woodblock", "woodblock"), ("Wood Block 2", "woodblock"), ("Agogo Bell", "agogo"),
-    ("Guiro", "guiro"), ("Perc 7", "percussion"), ("Percs", "percussion"),
+    ("Guiro", "guiro"), ("Vibra Slap", "vibraslap"), ("Cuica Open", "cuica"), ("Quica Low", "cuica"),
+    ("Perc 7", "percussion"), ("Percs", "percussion"),
     # 8.3 names: drum words glued together
     ("snardrum", "snare"), ("hihatcym", "hihat"), ("ridecymb", "ride"), ("crashcym", "crash"), ("tomhidrm", "tom_high"),
     ("tomlowdr", "tom_low"), ("sn_dub", "snare"), ("Crsh 2", "crash"),

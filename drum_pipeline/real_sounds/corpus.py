@@ -73,8 +73,7 @@ GM_PERCUSSION = {
     73: "Short Guiro", 74: "Long Guiro", 75: "Claves", 76: "Hi Wood Block", 77: "Low Wood Block",
     78: "Mute Cuica", 79: "Open Cuica", 80: "Mute Triangle", 81: "Open Triangle",
 }
-# The taxonomy has no word for cuica (a friction drum: percussion); whistles are no drum at all.
-GM_TRUTH_NAMES = {**GM_PERCUSSION, 78: "Mute Cuica percussion", 79: "Open Cuica percussion"}
+# Whistles are no drum at all.
 GM_KEYS_LEFT_OUT = {71: "whistle", 72: "whistle"}
 # Drum-kit presets whose keys do not follow the GM map.
 KITS_LEFT_OUT = {48: "Orchestra kit: timpani on the tom and hi-hat keys", 56: "SFX kit: sound effects on the keys",
@@ -413,13 +412,13 @@ def _soundfont_candidates(source: str, font: SoundFont, taxonomy: Taxonomy, note
         if not keys:
             notes.append(f"{source}: {detail}: no GM percussion key of a drum, left out")
             continue
-        said = {taxonomy.match(GM_TRUTH_NAMES[k]) for k in keys}
+        said = {taxonomy.match(GM_PERCUSSION[k]) for k in keys}
         classes = {m.label for m in said}
         if len(classes) != 1 or "" in classes:
             notes.append(f"{source}: {detail}: keys of several classes {sorted(classes)}, left out")
             continue
         fines = {m.fine_label for m in said}
-        truth_name = GM_TRUTH_NAMES[keys[0]] if len(fines) == 1 else classes.pop()
+        truth_name = GM_PERCUSSION[keys[0]] if len(fines) == 1 else classes.pop()
         by_name = taxonomy.match(sample.name)
         override = TRUTH_OVERRIDES.get((source, safe_name(sample.name)), "")
         if override is None:
@@ -482,7 +481,7 @@ def _gm_key_truth(key: int) -> str | None:
     """The GM percussion name of a drum key, None for keys outside the map or left out."""
     if key not in GM_PERCUSSION or key in GM_KEYS_LEFT_OUT:
         return None
-    return GM_TRUTH_NAMES[key]
+    return GM_PERCUSSION[key]
 
 
 def _patch_candidates(source: str, root: Path, taxonomy: Taxonomy, notes: list[str]) -> list[_Candidate]:
@@ -617,7 +616,7 @@ def _rendered_candidates(source: str, font: SoundFont, taxonomy: Taxonomy, notes
         if not override and (len(named) > 1 or named and label not in named):
             notes.append(f"{source}: {detail}: its samples' names say {sorted(named)}, its key {label}; left out")
             continue
-        truth_name = override or GM_TRUTH_NAMES[key]
+        truth_name = override or GM_PERCUSSION[key]
         found.append(_Candidate(source, f"{origin_file}#128:{program}:{key}", detail, "drum", truth_name,
                                 f"{source}/drums/{truth_name}/{stem}.wav"))
     every_kit_sample = {sample for preset in font.presets if preset.bank == 128 for sample in font.sample_keys(preset)}
